@@ -1,0 +1,1 @@
+// The LibTorch LocalBackend (replay_torch_open) is written here.

@@ -1,0 +1,18 @@
+#pragma once
+// The replay CLI: each subcommand is one file here that declares its options on a CLI::App and,
+// when chosen, calls the library and prints. No decisions are made here.
+
+#include <CLI/CLI.hpp>
+
+namespace replay::cli {
+
+/// Each add_* registers a subcommand whose callback stores the process exit code in *exit_code.
+/// Library errors (replay::Error) propagate to main(), which prints them on one line.
+void add_diff_command(CLI::App& app, int* exit_code);   // replay diff A B
+void add_env_command(CLI::App& app, int* exit_code);    // replay env ...
+void add_agent_command(CLI::App& app, int* exit_code);  // replay agent --listen ADDR
+
+/// True when colour should be used on this stream: a terminal, and NO_COLOR unset.
+bool use_colour(FILE* stream);
+
+}  // namespace replay::cli

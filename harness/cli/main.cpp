@@ -1,0 +1,2 @@
+// placeholder until the replay command lands
+int main() { return 0; }

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package that building, testing and benchmarking replay needs.
+# Idempotent: when every package is already present it only checks and returns (well under a second).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libtorch-dev                # LibTorch 1.13 (CPU): local backend and fixture models
+  libcpp-httplib-dev          # HTTP client (remote protocol) and fixture server
+  nlohmann-json3-dev          # JSON captures, configs, reports
+  libxtensor-dev libxsimd-dev # vectorised comparison kernels
+  libeigen3-dev               # zero-copy views for the transforms
+  libssl-dev                  # SHA-256 (hardware SHA instructions) for artifact fingerprints
+  libcli11-dev                # argument parsing
+  libzip-dev                  # .npz archives
+  libgtest-dev libgmock-dev   # unit and integration tests
+  libbenchmark-dev            # benchmarks
+  python3 python3-numpy       # benchmark peer (numpy.allclose) and test-vector generation
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
