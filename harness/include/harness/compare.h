@@ -62,6 +62,11 @@ struct TensorComparison {
   /// log10 buckets of |error|: counts for 0, (0,1e-12], (1e-12,1e-11], ..., (1e2, inf), NaN.
   std::vector<int64_t> abs_error_histogram;
   int64_t nan_actual_only = 0, nan_reference_only = 0, inf_mismatched = 0;
+  /// Flat index of the first of each (row-major), -1 when none.
+  int64_t first_nan_actual_only = -1, first_nan_reference_only = -1, first_inf_mismatched = -1;
+  /// Pairs with both values finite: the population of MAE, RMSE, NMSE, cosine, SQNR and the
+  /// aggregate rules.
+  int64_t finite_pairs = 0;
 
   /// Class scores ([batch, classes] or configured): rows whose argmax differs, top-k agreement.
   std::vector<ArgmaxDisagreement> argmax_disagreements;  ///< at most 100
@@ -84,6 +89,30 @@ struct CompareOptions {
   int topk = 5;
   int threads = 0;  ///< 0 = hardware concurrency for large tensors
 };
+
+/// Number of log10 buckets in TensorComparison::abs_error_histogram (0, (0,1e-12], the 14
+/// decades up to 1e2, (1e2, inf], NaN) and the label of each: "0", "<=1e-12", "(1e-05,1e-04]",
+/// ">1e+02", "NaN".
+inline constexpr size_t kHistogramBuckets = 18;
+std::string histogram_bucket_label(size_t bucket);
+
+/// The dtype two sides are compared in: the wider of the two (numpy's promotion; float16 with
+/// bfloat16 gives float32; an integer with a float gives a float that holds the integer exactly,
+/// int32/int64 give float64). A side whose dtype was inferred (JSON nested lists) takes the other
+/// side's dtype when both are of the same kind.
+DType comparison_dtype(const Tensor& actual, const Tensor& reference);
+
+/// `tolerance` with atol/rtol filled in: unset values take the compared dtype's default, and
+/// when the two dtypes differ the looser (greater) default of the two.
+Tolerance resolve_tolerance(const Tolerance& tolerance, DType actual, DType reference);
+
+/// The human-readable lines of a comparison (the first is the verdict line, the rest are
+/// indented figures and findings), as `replay diff` and the main report print them. ANSI colour
+/// (verdict and findings) only when `colour`.
+std::vector<std::string> render_comparison(const TensorComparison& comparison, bool colour);
+
+/// A double for JSON reports: a number when finite, else "NaN", "Infinity" or "-Infinity".
+nlohmann::json json_number(double value);
 
 /// Compares `actual` against `reference` under `tolerance`. Never throws for data: shape and
 /// dtype mismatches are findings with passed = false (shape) or a comparison in the wider dtype

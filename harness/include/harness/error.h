@@ -33,10 +33,15 @@ class Error : public std::runtime_error {
  public:
   /// `id` is "<area>.<what>", e.g. "capture.parse"; what() is "[replay.<id>] <message>".
   Error(ErrorKind kind, const std::string& id, const std::string& message)
-      : std::runtime_error("[replay." + id + "] " + message), kind_(kind), id_(id) {}
+      : std::runtime_error("[replay." + id + "] " + message),
+        kind_(kind),
+        id_(id),
+        message_(message) {}
 
   ErrorKind kind() const noexcept { return kind_; }
   const std::string& id() const noexcept { return id_; }
+  /// The message without the "[replay.<id>] " prefix.
+  const std::string& message() const noexcept { return message_; }
   int exit_code() const noexcept {
     switch (kind_) {
       case ErrorKind::kUsage:
@@ -54,6 +59,7 @@ class Error : public std::runtime_error {
  private:
   ErrorKind kind_;
   std::string id_;
+  std::string message_;
 };
 
 [[noreturn]] inline void fail_usage(const std::string& id, const std::string& message) {

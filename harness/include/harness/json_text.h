@@ -1,0 +1,33 @@
+#pragma once
+/// Reading text and JSON files with the errors users need: which file, which line and column.
+
+#include <cstddef>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace replay {
+
+/// Refuses files larger than this by default: a capture or config that large is a mistake.
+inline constexpr size_t kMaxTextFileBytes = size_t{1} << 30;
+
+/// Reads a whole file. Throws Error kInput "<area>.read" (with strerror), "<area>.empty" (empty
+/// or whitespace only), "<area>.too_large".
+std::string read_text_file(const std::string& path, const std::string& area,
+                           size_t max_bytes = kMaxTextFileBytes);
+
+/// Parses JSON. Throws Error(kind, "<area>.parse", "<origin>:LINE:COL: <what>").
+nlohmann::json parse_json_text(const std::string& text, const std::string& origin,
+                               const std::string& area);
+
+/// read_text_file + parse_json_text; errors are kInput.
+nlohmann::json read_json_file(const std::string& path, const std::string& area);
+
+/// 1-based line and column of a byte offset in `text`.
+void line_column(const std::string& text, size_t byte_offset, size_t* line, size_t* column);
+
+/// nlohmann's parse_error message without its "[json.exception.parse_error.101] parse error at
+/// line 1, column 3: " prefix (we say line and column ourselves).
+std::string short_parse_message(const nlohmann::json::parse_error& error);
+
+}  // namespace replay

@@ -1,0 +1,446 @@
+// Reading captures: one capture object, an array of them, JSON Lines, or a bare payload.
+//
+// The document is parsed as nlohmann::ordered_json so that the tensors of a stage keep the order
+// the producer wrote them in; pieces handed to the rest of the harness are converted to json.
+// Request bodies are kept as bytes: a string body is used verbatim, and a bare payload's body is
+// the exact text of the object in the file (or of its JSON Lines line) when that text is at hand.
+
+#include "harness/capture.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include "harness/error.h"
+#include "harness/tensor_io.h"
+
+namespace replay {
+namespace {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+/// Files above this are refused before reading: a capture is a handful of requests, and a
+/// mistaken path (a model, a dataset) should fail fast rather than exhaust memory.
+constexpr uint64_t kMaxCaptureBytes = uint64_t{1} << 30;
+
+[[noreturn]] void fail_schema(const std::string& origin, const std::string& pointer,
+                              const std::string& message) {
+  // The root pointer is "" (RFC 6901): the message then names the file alone.
+  fail_input("capture.schema", origin + ": " + (pointer.empty() ? "" : pointer + ": ") + message);
+}
+
+std::string escape_token(const std::string& key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string child(const std::string& pointer, const std::string& key) {
+  return pointer + "/" + escape_token(key);
+}
+std::string child(const std::string& pointer, size_t index) {
+  return pointer + "/" + std::to_string(index);
+}
+
+bool is_blank(std::string_view text) {
+  for (char c : text) {
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view text) {
+  const char* ws = " \t\r\n";
+  const size_t begin = text.find_first_not_of(ws);
+  if (begin == std::string_view::npos) return {};
+  const size_t end = text.find_last_not_of(ws);
+  return text.substr(begin, end - begin + 1);
+}
+
+std::string_view strip_bom(std::string_view text) {
+  if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+  return text;
+}
+
+/// "syntax error while parsing value - ..." out of nlohmann's
+/// "[json.exception.parse_error.101] parse error at line 1, column 3: syntax error ...".
+std::string parse_error_reason(const json::parse_error& error) {
+  const std::string what = error.what();
+  const size_t column = what.find(", column ");
+  if (column != std::string::npos) {
+    const size_t colon = what.find(": ", column);
+    if (colon != std::string::npos) return what.substr(colon + 2);
+  }
+  const size_t bracket = what.find("] ");
+  return bracket == std::string::npos ? what : what.substr(bracket + 2);
+}
+
+/// Line and column (1-based) of the byte nlohmann stopped at: `byte` is the 1-based count of
+/// characters read, so the offending character is text[byte - 1].
+std::pair<size_t, size_t> line_and_column(std::string_view text, size_t byte) {
+  const size_t stop = std::min(byte == 0 ? 0 : byte - 1, text.size());
+  size_t line = 1;
+  size_t line_start = 0;
+  for (size_t i = 0; i < stop; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return {line, stop - line_start + 1};
+}
+
+std::string type_phrase(const ordered_json& value) {
+  switch (value.type()) {
+    case ordered_json::value_t::null: return "null";
+    case ordered_json::value_t::boolean: return "a boolean";
+    case ordered_json::value_t::number_integer:
+    case ordered_json::value_t::number_unsigned:
+    case ordered_json::value_t::number_float: return "a number";
+    case ordered_json::value_t::string: return "a string";
+    case ordered_json::value_t::array: return "an array";
+    case ordered_json::value_t::object: return "an object";
+    default: return value.type_name();
+  }
+}
+
+void check_keys(const ordered_json& object, std::initializer_list<const char*> allowed,
+                const std::string& origin, const std::string& pointer) {
+  for (const auto& item : object.items()) {
+    bool known = false;
+    for (const char* key : allowed) known = known || item.key() == key;
+    if (!known) {
+      std::string list;
+      for (const char* key : allowed) list += std::string(list.empty() ? "" : ", ") + key;
+      fail_schema(origin, child(pointer, item.key()), "unknown key (expected one of " + list + ")");
+    }
+  }
+}
+
+const std::string& expect_string(const ordered_json& value, const std::string& origin,
+                                 const std::string& pointer) {
+  if (!value.is_string()) {
+    fail_schema(origin, pointer, "expected a string, got " + type_phrase(value));
+  }
+  return value.get_ref<const std::string&>();
+}
+
+/// A body: a string is the raw bytes; any other JSON value is serialised compactly. null is
+/// refused because it is ambiguous (no body, or the four bytes "null"): omit the key instead.
+std::string parse_body(const ordered_json& value, const std::string& origin,
+                       const std::string& pointer) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) {
+    fail_schema(origin, pointer,
+                "expected a string or JSON value, got null (omit \"body\" for an empty body)");
+  }
+  return value.dump();
+}
+
+std::vector<std::pair<std::string, std::string>> parse_headers(const ordered_json& value,
+                                                               const std::string& origin,
+                                                               const std::string& pointer) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (value.is_object()) {
+    for (const auto& item : value.items()) {
+      headers.emplace_back(item.key(),
+                           expect_string(item.value(), origin, child(pointer, item.key())));
+    }
+  } else if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) {
+      const ordered_json& pair = value[i];
+      if (!pair.is_array() || pair.size() != 2) {
+        fail_schema(origin, child(pointer, i),
+                    "expected a [name, value] pair, got " + type_phrase(pair));
+      }
+      headers.emplace_back(expect_string(pair[0], origin, child(child(pointer, i), 0)),
+                           expect_string(pair[1], origin, child(child(pointer, i), 1)));
+    }
+  } else {
+    fail_schema(origin, pointer,
+                "expected an object or an array of [name, value] pairs, got " + type_phrase(value));
+  }
+  return headers;
+}
+
+CapturedRequest parse_request(const ordered_json& value, const std::string& origin,
+                              const std::string& pointer) {
+  if (!value.is_object()) {
+    fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
+  }
+  check_keys(value, {"method", "path", "headers", "body"}, origin, pointer);
+  CapturedRequest request;
+  if (value.contains("method")) {
+    request.method = expect_string(value["method"], origin, child(pointer, "method"));
+  }
+  if (value.contains("path")) {
+    request.path = expect_string(value["path"], origin, child(pointer, "path"));
+  }
+  if (value.contains("headers")) {
+    request.headers = parse_headers(value["headers"], origin, child(pointer, "headers"));
+  }
+  if (value.contains("body")) {
+    request.body = parse_body(value["body"], origin, child(pointer, "body"));
+  }
+  return request;
+}
+
+CapturedResponse parse_response(const ordered_json& value, const std::string& origin,
+                                const std::string& pointer) {
+  if (!value.is_object()) {
+    fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
+  }
+  check_keys(value, {"status", "headers", "body"}, origin, pointer);
+  CapturedResponse response;
+  if (value.contains("status")) {
+    const ordered_json& status = value["status"];
+    if (!status.is_number_integer() || status.get<int64_t>() < 100 || status.get<int64_t>() > 599) {
+      fail_schema(origin, child(pointer, "status"),
+                  "expected an HTTP status code (100-599), got " + status.dump());
+    }
+    response.status = status.get<int>();
+  }
+  if (value.contains("headers")) {
+    parse_headers(value["headers"], origin, child(pointer, "headers"));  // validated, not kept
+  }
+  if (value.contains("body")) response.body = parse_body(value["body"], origin, child(pointer, "body"));
+  return response;
+}
+
+bool is_single_tensor(const ordered_json& value) {
+  return !value.is_object() || is_json_tensor_object(json(value));
+}
+
+/// A stage's tensors: {name: tensor, ...}, or one tensor (JSON tensor form, nested lists, or a
+/// number) named `single_name`.
+std::vector<Tensor> parse_stage_tensors(const ordered_json& value, const std::string& single_name,
+                                        const std::string& origin, const std::string& pointer) {
+  std::vector<Tensor> tensors;
+  if (is_single_tensor(value)) {
+    if (value.is_null() || value.is_string()) {
+      fail_schema(origin, pointer,
+                  "expected a tensor, nested lists of numbers, or an object of named tensors, got " +
+                      type_phrase(value));
+    }
+    tensors.push_back(tensor_from_json(single_name, json(value), origin + ": " + pointer));
+    return tensors;
+  }
+  for (const auto& item : value.items()) {
+    const std::string where = child(pointer, item.key());
+    const ordered_json& tensor = item.value();
+    if (tensor.is_null() || tensor.is_string() || (tensor.is_object() && !is_single_tensor(tensor))) {
+      fail_schema(origin, where,
+                  "expected a tensor ({\"dtype\", \"shape\", \"data\"}) or nested lists of "
+                  "numbers, got " + type_phrase(tensor));
+    }
+    tensors.push_back(tensor_from_json(item.key(), json(tensor), origin + ": " + where));
+  }
+  return tensors;
+}
+
+void parse_stages(const ordered_json& value, const std::string& origin, const std::string& pointer,
+                  Capture* capture) {
+  if (!value.is_object()) {
+    fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
+  }
+  check_keys(value, {"payload", "features", "outputs", "prediction"}, origin, pointer);
+  if (value.contains("payload")) capture->logged_payload = json(value["payload"]);
+  if (value.contains("features")) {
+    capture->stages[Stage::kFeatures] =
+        parse_stage_tensors(value["features"], "features", origin, child(pointer, "features"));
+  }
+  if (value.contains("outputs")) {
+    capture->stages[Stage::kOutputs] =
+        parse_stage_tensors(value["outputs"], "output", origin, child(pointer, "outputs"));
+  }
+  if (value.contains("prediction")) {
+    capture->stages[Stage::kPrediction] = parse_stage_tensors(
+        value["prediction"], "prediction", origin, child(pointer, "prediction"));
+  }
+}
+
+/// One element of the file: a capture object, or a bare payload (an object without "request").
+/// `exact_text` is the element's own text when it is at hand (single object, JSON Lines line).
+Capture parse_capture(const ordered_json& value, const std::string& origin,
+                      const std::string& pointer, size_t index, std::string_view exact_text,
+                      const std::string& file_origin) {
+  if (!value.is_object()) {
+    fail_schema(origin, pointer,
+                "expected a capture object or a payload object, got " + type_phrase(value));
+  }
+  Capture capture;
+  capture.origin = origin;
+  capture.id = file_origin + "#" + std::to_string(index + 1);
+  if (!value.contains("request")) {  // bare payload
+    capture.request.body = exact_text.empty() ? value.dump() : std::string(exact_text);
+    return capture;
+  }
+  check_keys(value, {"format", "id", "request", "response", "stages", "meta"}, origin, pointer);
+  if (value.contains("format")) {
+    const ordered_json& format = value["format"];
+    if (!format.is_number_integer()) {
+      fail_schema(origin, child(pointer, "format"), "expected an integer, got " + format.dump());
+    }
+    if (format.get<int64_t>() > kCaptureFormatVersion || format.get<int64_t>() < 1) {
+      fail_input("capture.version",
+                 origin + ": " + child(pointer, "format") + ": capture format " + format.dump() +
+                     " is not supported (this replay reads format " +
+                     std::to_string(kCaptureFormatVersion) + ")");
+    }
+  }
+  if (value.contains("id")) {
+    const ordered_json& id = value["id"];
+    if (id.is_string()) {
+      capture.id = id.get<std::string>();
+    } else if (id.is_number()) {
+      capture.id = id.dump();
+    } else {
+      fail_schema(origin, child(pointer, "id"), "expected a string or a number, got " + type_phrase(id));
+    }
+  }
+  capture.request = parse_request(value["request"], origin, child(pointer, "request"));
+  if (value.contains("response")) {
+    capture.response = parse_response(value["response"], origin, child(pointer, "response"));
+  }
+  if (value.contains("stages")) parse_stages(value["stages"], origin, child(pointer, "stages"), &capture);
+  if (value.contains("meta")) {
+    if (!value["meta"].is_object()) {
+      fail_schema(origin, child(pointer, "meta"), "expected an object, got " + type_phrase(value["meta"]));
+    }
+    capture.meta = json(value["meta"]);
+  }
+  return capture;
+}
+
+std::vector<Capture> parse_json_lines(std::string_view text, const std::string& origin) {
+  std::vector<Capture> captures;
+  size_t line_number = 0;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    ++line_number;
+    const std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    if (is_blank(line)) continue;
+    const std::string line_origin = origin + ":" + std::to_string(line_number);
+    ordered_json value;
+    try {
+      value = ordered_json::parse(line.begin(), line.end());
+    } catch (const json::parse_error& error) {
+      const auto [unused_line, column] = line_and_column(line, error.byte);
+      (void)unused_line;
+      fail_input("capture.parse",
+                 line_origin + ":" + std::to_string(column) + ": " + parse_error_reason(error));
+    }
+    captures.push_back(parse_capture(value, line_origin, "", captures.size(), trim(line), origin));
+  }
+  return captures;
+}
+
+/// JSON Lines when the whole text is not one JSON document, it has more than one non-blank
+/// line, and its first non-blank line is a JSON document on its own.
+bool looks_like_json_lines(std::string_view text) {
+  size_t start = 0;
+  std::string_view first;
+  size_t non_blank = 0;
+  while (start <= text.size() && non_blank < 2) {
+    size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(start, end - start);
+    start = end + 1;
+    if (is_blank(line)) continue;
+    if (non_blank++ == 0) first = line;
+  }
+  return non_blank >= 2 && ordered_json::accept(first.begin(), first.end());
+}
+
+}  // namespace
+
+std::vector<Capture> parse_captures(const std::string& text_in, const std::string& origin) {
+  const std::string_view text = strip_bom(text_in);
+  if (is_blank(text)) fail_input("capture.empty", origin + ": the file is empty");
+
+  ordered_json document;
+  try {
+    document = ordered_json::parse(text.begin(), text.end());
+  } catch (const json::parse_error& error) {
+    if (looks_like_json_lines(text)) return parse_json_lines(text, origin);
+    const auto [line, column] = line_and_column(text, error.byte);
+    fail_input("capture.parse", origin + ":" + std::to_string(line) + ":" +
+                                    std::to_string(column) + ": " + parse_error_reason(error));
+  }
+
+  std::vector<Capture> captures;
+  if (document.is_array()) {
+    if (document.empty()) fail_schema(origin, "", "the array holds no captures");
+    captures.reserve(document.size());
+    for (size_t i = 0; i < document.size(); ++i) {
+      captures.push_back(parse_capture(document[i], origin, child("", i), i, {}, origin));
+    }
+    return captures;
+  }
+  if (!document.is_object()) {
+    fail_schema(origin, "",
+                "expected a capture object, an array of captures, JSON Lines, or a payload "
+                "object, got " + type_phrase(document));
+  }
+  captures.push_back(parse_capture(document, origin, "", 0, trim(text), origin));
+  return captures;
+}
+
+std::vector<Capture> load_captures(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail_input("capture.read", path + ": cannot open: " + std::strerror(errno));
+  }
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    fail_input("capture.read", path + ": cannot stat: " + std::strerror(errno));
+  }
+  if (S_ISDIR(info.st_mode)) fail_input("capture.read", path + ": is a directory, not a file");
+  if (S_ISREG(info.st_mode) && static_cast<uint64_t>(info.st_size) > kMaxCaptureBytes) {
+    fail_input("capture.too_large", path + ": " + std::to_string(info.st_size) +
+                                        " bytes; captures over " +
+                                        std::to_string(kMaxCaptureBytes >> 20) +
+                                        " MiB are refused (split the file)");
+  }
+  // Read until EOF rather than trusting st_size (pipes, /proc files), still within the bound.
+  std::string text;
+  if (S_ISREG(info.st_mode)) text.reserve(static_cast<size_t>(info.st_size));
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof(buffer));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      fail_input("capture.read", path + ": cannot read: " + std::strerror(errno));
+    }
+    if (got == 0) break;
+    if (text.size() + static_cast<size_t>(got) > kMaxCaptureBytes) {
+      fail_input("capture.too_large", path + ": captures over " +
+                                          std::to_string(kMaxCaptureBytes >> 20) +
+                                          " MiB are refused (split the file)");
+    }
+    text.append(buffer, static_cast<size_t>(got));
+  }
+  return parse_captures(text, path);
+}
+
+}  // namespace replay

@@ -1,0 +1,136 @@
+#include "harness/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "harness/error.h"
+#include "harness/json_text.h"
+
+namespace replay {
+namespace {
+
+const char* const kKnownKeys[] = {"version", "preprocess", "postprocess", "remote",
+                                  "tolerances", "compare", "description"};
+
+[[noreturn]] void schema_error(const std::string& origin, const std::string& pointer,
+                               const std::string& what) {
+  fail_input("config.schema", origin + ": " + pointer + ": " + what);
+}
+
+std::vector<std::string> pointer_list(const nlohmann::json& value, const std::string& origin,
+                                      const std::string& where) {
+  std::vector<std::string> pointers;
+  auto add = [&](const nlohmann::json& item, const std::string& at) {
+    if (!item.is_string() || (!item.get<std::string>().empty() && item.get<std::string>()[0] != '/')) {
+      schema_error(origin, at, "expected a JSON pointer such as \"/outputs\"");
+    }
+    try {
+      (void)nlohmann::json::json_pointer(item.get<std::string>());
+    } catch (const nlohmann::json::exception& e) {
+      schema_error(origin, at, std::string("invalid JSON pointer: ") + e.what());
+    }
+    pointers.push_back(item.get<std::string>());
+  };
+  if (value.is_array()) {
+    for (size_t i = 0; i < value.size(); ++i) add(value[i], where + "/" + std::to_string(i));
+  } else {
+    add(value, where);
+  }
+  return pointers;
+}
+
+}  // namespace
+
+Config default_config() {
+  Config config;
+  config.origin = "(defaults)";
+  auto& pointers = config.response_pointers;
+  pointers[static_cast<int>(Stage::kPayload)] = {"/debug/payload", "/payload"};
+  pointers[static_cast<int>(Stage::kFeatures)] = {"/debug/features", "/features"};
+  pointers[static_cast<int>(Stage::kOutputs)] = {"/outputs", "/debug/outputs", "/logits"};
+  pointers[static_cast<int>(Stage::kPrediction)] = {"/prediction", "/predictions"};
+  // The raw payload should arrive bit for bit: a number that changed in parsing is a finding.
+  config.tolerances = ToleranceSet::from_json(
+      {{"stages", {{"payload", {{"rule", "exact"}}}}}}, "(defaults)");
+  return config;
+}
+
+Config parse_config(const nlohmann::json& document, const std::string& origin) {
+  if (!document.is_object()) schema_error(origin, "(root)", "expected a JSON object");
+  for (const auto& [key, value] : document.items()) {
+    bool known = false;
+    for (const char* candidate : kKnownKeys) known = known || key == candidate;
+    if (!known) schema_error(origin, "/" + key, "unknown key");
+  }
+  if (document.contains("version") &&
+      (!document["version"].is_number_integer() || document["version"].get<int>() != 1)) {
+    schema_error(origin, "/version", "this replay reads config version 1");
+  }
+  Config config = default_config();
+  config.origin = origin;
+  if (document.contains("preprocess")) config.preprocess = document["preprocess"];
+  if (document.contains("postprocess")) config.postprocess = document["postprocess"];
+
+  if (document.contains("remote")) {
+    const auto& remote = document["remote"];
+    if (!remote.is_object()) schema_error(origin, "/remote", "expected an object");
+    for (const auto& [key, value] : remote.items()) {
+      if (key == "path") {
+        if (!value.is_string()) schema_error(origin, "/remote/path", "expected a string");
+        config.remote_path = value.get<std::string>();
+      } else if (key == "headers") {
+        if (!value.is_object()) schema_error(origin, "/remote/headers", "expected an object");
+        for (const auto& [name, header] : value.items()) {
+          if (!header.is_string()) {
+            schema_error(origin, "/remote/headers/" + name, "expected a string");
+          }
+          config.remote_headers.emplace_back(name, header.get<std::string>());
+        }
+      } else if (key == "stages") {
+        if (!value.is_object()) schema_error(origin, "/remote/stages", "expected an object");
+        for (const auto& [name, pointers] : value.items()) {
+          Stage stage;
+          if (!stage_from_name(name, &stage)) {
+            schema_error(origin, "/remote/stages/" + name,
+                         "unknown stage (payload, features, outputs, prediction)");
+          }
+          config.response_pointers[static_cast<int>(stage)] =
+              pointer_list(pointers, origin, "/remote/stages/" + name);
+        }
+      } else {
+        schema_error(origin, "/remote/" + key, "unknown key");
+      }
+    }
+  }
+
+  if (document.contains("tolerances")) {
+    // Config tolerances layer over the defaults (which make the payload stage exact).
+    nlohmann::json merged = default_config().tolerances.to_json();
+    merged.merge_patch(document["tolerances"]);
+    config.tolerances = ToleranceSet::from_json(merged, origin + ": /tolerances");
+  }
+
+  if (document.contains("compare")) {
+    const auto& compare = document["compare"];
+    if (!compare.is_object()) schema_error(origin, "/compare", "expected an object");
+    for (const auto& [key, value] : compare.items()) {
+      if (key == "class_axis" && value.is_number_integer()) {
+        config.compare.class_axis = value.get<int>();
+        config.compare.class_scores = true;
+      } else if (key == "class_scores" && value.is_boolean()) {
+        config.compare.class_scores = value.get<bool>();
+      } else if (key == "topk" && value.is_number_integer() && value.get<int>() > 0) {
+        config.compare.topk = value.get<int>();
+      } else {
+        schema_error(origin, "/compare/" + key, "unknown key or wrong type");
+      }
+    }
+  }
+  return config;
+}
+
+Config load_config(const std::string& path) {
+  return parse_config(read_json_file(path, "config"), path);
+}
+
+}  // namespace replay

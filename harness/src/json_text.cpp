@@ -1,0 +1,77 @@
+#include "harness/json_text.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "harness/error.h"
+
+namespace replay {
+
+std::string read_text_file(const std::string& path, const std::string& area, size_t max_bytes) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) != 0) {
+    fail_input(area + ".read", path + ": cannot open: " + std::strerror(errno));
+  }
+  if (S_ISDIR(info.st_mode)) fail_input(area + ".read", path + ": is a directory");
+  if (static_cast<size_t>(info.st_size) > max_bytes) {
+    fail_input(area + ".too_large", path + ": " + std::to_string(info.st_size) +
+                                        " bytes is over the limit of " +
+                                        std::to_string(max_bytes) + " bytes");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_input(area + ".read", path + ": cannot open: " + std::strerror(errno));
+  std::string text;
+  text.resize(static_cast<size_t>(info.st_size));
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) {
+    fail_input(area + ".empty", path + ": the file is empty");
+  }
+  return text;
+}
+
+void line_column(const std::string& text, size_t byte_offset, size_t* line, size_t* column) {
+  *line = 1;
+  *column = 1;
+  const size_t end = std::min(byte_offset, text.size());
+  for (size_t i = 0; i < end; ++i) {
+    if (text[i] == '\n') {
+      ++*line;
+      *column = 1;
+    } else {
+      ++*column;
+    }
+  }
+}
+
+std::string short_parse_message(const nlohmann::json::parse_error& error) {
+  std::string message = error.what();
+  // "[json.exception.parse_error.101] parse error at line 1, column 3: syntax error while ..."
+  const size_t colon = message.find(": ", message.find("parse error"));
+  if (colon != std::string::npos) message = message.substr(colon + 2);
+  const std::string prefix = "syntax error while parsing value - ";
+  if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
+  return message;
+}
+
+nlohmann::json parse_json_text(const std::string& text, const std::string& origin,
+                               const std::string& area) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& error) {
+    size_t line, column;
+    // nlohmann's byte is the 1-based position of the offending character.
+    line_column(text, error.byte == 0 ? 0 : error.byte - 1, &line, &column);
+    fail_input(area + ".parse", origin + ":" + std::to_string(line) + ":" +
+                                    std::to_string(column) + ": " + short_parse_message(error));
+  }
+}
+
+nlohmann::json read_json_file(const std::string& path, const std::string& area) {
+  return parse_json_text(read_text_file(path, area), path, area);
+}
+
+}  // namespace replay

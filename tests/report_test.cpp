@@ -1,0 +1,123 @@
+// Reports (harness/replay.h render_*): the first-divergence sentence, the terminal report's
+// lines and colour, the JSON report's schema, JUnit XML, and ReplayRun's exit-code precedence.
+#include <gtest/gtest.h>
+
+#include "harness/replay.h"
+
+namespace replay {
+namespace {
+
+CaptureOutcome diverged_capture() {
+  Trace local, remote;
+  local.side = "local";
+  remote.side = "remote";
+  for (Trace* t : {&local, &remote}) {
+    t->at(Stage::kPayload).observed = true;
+    t->at(Stage::kPayload).source = t->side;
+    t->at(Stage::kPayload).json = {{"input", {1, 2}}};
+  }
+  local.at(Stage::kFeatures).observed = remote.at(Stage::kFeatures).observed = true;
+  local.at(Stage::kFeatures).tensors = {
+      Tensor::from_doubles("features", DType::kFloat32, {2, 2}, {1, 2, 3, 4})};
+  remote.at(Stage::kFeatures).tensors = {
+      Tensor::from_doubles("features", DType::kFloat32, {2, 2}, {1, 2, 3, 4.5})};
+  local.at(Stage::kOutputs).observed = remote.at(Stage::kOutputs).observed = true;
+  local.at(Stage::kOutputs).tensors = {
+      Tensor::from_doubles("output", DType::kFloat32, {2, 2}, {0.1, 0.2, 0.3, 0.4})};
+  remote.at(Stage::kOutputs).tensors = {
+      Tensor::from_doubles("output", DType::kFloat32, {2, 2}, {0.1, 0.2, 0.3, 0.9})};
+  ToleranceSet tolerances;
+  CaptureOutcome outcome;
+  outcome.id = "cap-1";
+  outcome.diffs = diff_traces(local, remote, tolerances, {});
+  outcome.verdict = CaptureVerdict::kDiverged;
+  return outcome;
+}
+
+ReplayRun run_with(std::vector<CaptureOutcome> captures) {
+  ReplayRun run;
+  run.capture_path = "c.json";
+  run.model_path = "m.pt";
+  run.remote = "http://127.0.0.1:1/predict";
+  run.config_origin = "(defaults)";
+  run.captures = std::move(captures);
+  return run;
+}
+
+TEST(Report, SentenceNamesStageTensorAndDownstream) {
+  const std::string sentence = first_divergence_sentence(diverged_capture());
+  EXPECT_EQ(sentence.rfind("The paths first part at stage 'features', tensor 'features': 1 of 4 "
+                           "(25%) elements differ, greatest |diff| 0.5 at [1, 1]",
+                           0),
+            0u)
+      << sentence;
+  EXPECT_NE(sentence.find("Downstream: outputs 1 of 4 (25%) differ (max |diff| 0.5)"),
+            std::string::npos)
+      << sentence;
+}
+
+TEST(Report, TextReportHasALinePerStageAndNoColourWhenOff) {
+  const std::string text = render_text_report(run_with({diverged_capture()}), false);
+  EXPECT_NE(text.find("  payload     equal"), std::string::npos) << text;
+  EXPECT_NE(text.find("  features    DIVERGED"), std::string::npos) << text;
+  EXPECT_NE(text.find("  prediction  not observed"), std::string::npos) << text;
+  EXPECT_NE(text.find("Verdict: diverged (exit 1)"), std::string::npos) << text;
+  EXPECT_EQ(text.find("\033["), std::string::npos);
+  const std::string coloured = render_text_report(run_with({diverged_capture()}), true);
+  EXPECT_NE(coloured.find("\033[31;1mDIVERGED"), std::string::npos);
+}
+
+TEST(Report, JsonReportSchema) {
+  const nlohmann::json report = render_json_report(run_with({diverged_capture()}));
+  EXPECT_EQ(report["schema"], "replay.report");
+  EXPECT_EQ(report["version"], 1);
+  EXPECT_EQ(report["verdict"], "diverged");
+  EXPECT_EQ(report["exit_code"], 1);
+  EXPECT_EQ(report["first_divergence"]["stage"], "features");
+  EXPECT_EQ(report["first_divergence"]["tensor"], "features");
+  EXPECT_EQ(report["first_divergence"]["figures"]["mismatched"], 1);
+  ASSERT_EQ(report["stages"].size(), 4u);
+  EXPECT_EQ(report["stages"][1]["diverged"], 1);
+  EXPECT_EQ(report["stages"][1]["first_divergence"], 1);
+  EXPECT_EQ(report["stages"][3]["not_observed"], 1);
+  EXPECT_EQ(report["summary"]["diverged"], 1);
+  EXPECT_EQ(report["captures"][0]["stages"][0]["verdict"], "equal");
+  EXPECT_TRUE(report["captures"][0]["stages"][3]["remote_source"].is_null());
+}
+
+TEST(Report, ExitCodePrecedence) {
+  CaptureOutcome ok;
+  ok.verdict = CaptureVerdict::kEquivalent;
+  CaptureOutcome bad_input;
+  bad_input.verdict = CaptureVerdict::kError;
+  bad_input.error_exit_code = kExitBadInput;
+  CaptureOutcome remote;
+  remote.verdict = CaptureVerdict::kError;
+  remote.error_exit_code = kExitRemote;
+  EXPECT_EQ(run_with({ok}).exit_code(), 0);
+  EXPECT_EQ(run_with({ok, diverged_capture()}).exit_code(), 1);
+  EXPECT_EQ(run_with({diverged_capture(), bad_input}).exit_code(), 2);
+  EXPECT_EQ(run_with({bad_input, remote, diverged_capture()}).exit_code(), 3);
+  EXPECT_EQ(run_with({bad_input}).verdict(), "error");
+  EXPECT_EQ(run_with({}).verdict(), "equivalent");
+}
+
+TEST(Report, JunitCountsFailuresAndErrorsAndEscapes) {
+  CaptureOutcome error;
+  error.id = "a<b>&\"c\"";
+  error.verdict = CaptureVerdict::kError;
+  error.error_exit_code = kExitRemote;
+  error.error_message = "[replay.remote.status] POST x: HTTP 500: <html>";
+  const std::string xml = render_junit_report(run_with({diverged_capture(), error}));
+  EXPECT_NE(xml.find("tests=\"2\" failures=\"1\" errors=\"1\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("name=\"a&lt;b&gt;&amp;&quot;c&quot;\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<error message=\"[replay.remote.status] POST x: HTTP 500: &lt;html&gt;\""),
+            std::string::npos)
+      << xml;
+  EXPECT_NE(xml.find("<failure message=\"The paths first part at stage 'features'"),
+            std::string::npos)
+      << xml;
+}
+
+}  // namespace
+}  // namespace replay
