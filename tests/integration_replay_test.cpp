@@ -231,6 +231,35 @@ TEST(ReplayIntegration, OfflineReplayComparesAgainstTheCapturedResponse) {
       << result.report.dump(2);
 }
 
+TEST(ReplayIntegration, OfflineReplayFindsTheRecordedStaleScores) {
+  // The bundled capture was recorded while production ran a stale preprocessor: its recorded
+  // outputs and its 4th label differ from what the evaluated pipeline gives.
+  ReplayResult result =
+      run_replay_cli({"--capture", fixture_path("tabular_failing.json"), "--local",
+                      fixture_path("tabular_mlp.pt"), "--config", fixture_path("tabular.json"),
+                      "--no-preflight"});
+  ASSERT_EQ(result.run.exit_code, 1) << diagnose(result);
+  EXPECT_EQ(result.report["first_divergence"]["stage"], "outputs") << result.report.dump(2);
+  const auto& stages = result.report["captures"][0]["stages"];
+  EXPECT_EQ(stages[0]["verdict"], "not_observed");  // the response carries no debug payload
+  EXPECT_EQ(stages[1]["verdict"], "not_observed");
+  EXPECT_EQ(stages[3]["verdict"], "diverged");
+}
+
+TEST(ReplayIntegration, ArchiveSavedInTrainingModeIsWarnedAndRunInEvalMode) {
+  FixtureServer server = start_fixture_server(tabular_server_args());
+  ASSERT_GT(server.port, 0);
+  std::vector<std::string> args = tabular_args(server);
+  args[3] = fixture_path("tabular_mlp_train.pt");  // same weights, saved with training = true
+  ReplayResult result = run_replay_cli(args);
+  // Run in eval mode, the archive agrees with the server's eval-mode model.
+  EXPECT_EQ(result.run.exit_code, 0) << diagnose(result);
+  const std::string warnings = result.report["warnings"].dump();
+  EXPECT_NE(warnings.find("saved in training mode"), std::string::npos) << warnings;
+  EXPECT_NE(warnings.find("bn1"), std::string::npos) << warnings;
+  EXPECT_NE(result.run.out.find("saved in training mode"), std::string::npos) << result.run.out;
+}
+
 // ---- faults: each a one-line error and exit 3, never a hang ----
 
 TEST(ReplayFaults, ServerDownIsUnreachable) {

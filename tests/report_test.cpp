@@ -2,6 +2,7 @@
 // lines and colour, the JSON report's schema, JUnit XML, and ReplayRun's exit-code precedence.
 #include <gtest/gtest.h>
 
+#include "harness/error.h"
 #include "harness/replay.h"
 
 namespace replay {
@@ -114,7 +115,7 @@ TEST(Report, JunitCountsFailuresAndErrorsAndEscapes) {
   EXPECT_NE(xml.find("<error message=\"[replay.remote.status] POST x: HTTP 500: &lt;html&gt;\""),
             std::string::npos)
       << xml;
-  EXPECT_NE(xml.find("<failure message=\"The paths first part at stage 'features'"),
+  EXPECT_NE(xml.find("<failure message=\"The paths first part at stage &apos;features&apos;"),
             std::string::npos)
       << xml;
 }
