@@ -260,6 +260,32 @@ TEST(ReplayIntegration, ArchiveSavedInTrainingModeIsWarnedAndRunInEvalMode) {
   EXPECT_NE(result.run.out.find("saved in training mode"), std::string::npos) << result.run.out;
 }
 
+TEST(ReplayIntegration, DefaultResponseShapesAreMappedToStages) {
+  // {"predictions": ...} and {"outputs": ...} without any config, from a recorded response.
+  TempDir dir;
+  const std::string body = read_file(fixture_path("simple_input.json"));
+  for (const char* response : {R"({"predictions": [0, 1, 2]})",
+                               R"({"outputs": [[0.5, 0.1, 0.2], [0.0, 0.3, 0.1], [1, 2, 3]]})"}) {
+    nlohmann::json capture = {{"id", "c"},
+                              {"request", {{"body", body}}},
+                              {"response", {{"status", 200}, {"body", response}}}};
+    const std::string path = dir.write("capture.json", capture.dump());
+    ReplayResult result = run_replay_cli(
+        {"--capture", path, "--local", fixture_path("simple_mlp.pt"), "--no-preflight"});
+    ASSERT_TRUE(result.report.is_object()) << diagnose(result);
+    const auto& stages = result.report["captures"][0]["stages"];
+    const bool predictions = std::string(response).find("predictions") != std::string::npos;
+    const auto& stage = stages[predictions ? 3 : 2];
+    EXPECT_NE(stage["verdict"], "not_observed") << stage.dump();
+    EXPECT_NE(stage["remote_source"].get<std::string>().find(predictions ? "/predictions" : "/outputs"),
+              std::string::npos)
+        << stage.dump();
+    // The other model stage is not in the response: not observed, never equal.
+    EXPECT_EQ(stages[predictions ? 2 : 3]["verdict"], "not_observed");
+    EXPECT_EQ(result.run.exit_code, 1) << diagnose(result);  // the recorded values are made up
+  }
+}
+
 // ---- faults: each a one-line error and exit 3, never a hang ----
 
 TEST(ReplayFaults, ServerDownIsUnreachable) {

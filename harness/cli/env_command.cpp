@@ -1,0 +1,252 @@
+// replay env: write this environment's fingerprint, fetch a remote one, diff two, or scan
+// Python serving code. Parses and prints; harness/fingerprint.h and scan_serving.h decide.
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "harness/batch_check.h"
+#include "harness/error.h"
+#include "harness/fingerprint.h"
+#include "harness/scan_serving.h"
+
+namespace replay::cli {
+namespace {
+
+struct EnvArgs {
+  FingerprintOptions fingerprint;
+  bool no_runtime = false;
+  std::string out_path;
+  std::vector<std::string> diff;
+  std::vector<std::string> reports;
+  std::string remote;
+  int timeout_ms = 10000;
+  std::string scan_serving;
+  std::string batch_check;
+  std::string row_shape;
+  BatchCheckOptions batch;
+};
+
+std::vector<int64_t> parse_row_shape(const std::string& text) {
+  std::vector<int64_t> shape;
+  if (text.empty() || text.back() == 'x') {
+    fail_usage("env.batch_check", "--row-shape takes dimensions like 16 or 3x32x32, not '" + text + "'");
+  }
+  std::istringstream parts(text);
+  for (std::string part; std::getline(parts, part, 'x');) {
+    if (part.empty() || part.find_first_not_of("0123456789") != std::string::npos) {
+      fail_usage("env.batch_check", "--row-shape takes dimensions like 16 or 3x32x32, not '" +
+                                        text + "'");
+    }
+    shape.push_back(std::stoll(part));
+  }
+  return shape;
+}
+
+int run_batch_check(EnvArgs& args) {
+  args.batch.row_shape = parse_row_shape(args.row_shape);
+  const BatchCheckResult result = check_batch_invariance(args.batch_check, args.batch);
+  std::cout << result.verdict << "\n"
+            << "  model " << args.batch_check << " (" << result.backend_version << ", "
+            << (args.batch.backend.force_training_mode ? "run in training mode, as served without eval()"
+                                                       : "run after eval()")
+            << "); max |alone - in batch| = " << result.max_abs_diff << "\n"
+            << std::flush;
+  return result.batch_invariant ? kExitEquivalent : kExitDiverged;
+}
+
+std::string read_whole(const std::string& path, const char* id) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail_input(id, path + ": cannot read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void write_whole(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+  if (!out) fail_input("env.write", path + ": cannot write");
+}
+
+nlohmann::json load_fingerprint(const std::string& path) {
+  nlohmann::json document;
+  try {
+    document = nlohmann::json::parse(read_whole(path, "env.diff"));
+  } catch (const nlohmann::json::exception& error) {
+    fail_input("env.diff", path + ": not JSON: " + error.what());
+  }
+  if (!document.is_object() || document.value("schema", "") != "replay.fingerprint") {
+    fail_input("env.diff", path + ": not a replay fingerprint (written by `replay env`)");
+  }
+  return document;
+}
+
+std::string render_findings(const std::vector<EnvFinding>& findings, bool colour) {
+  const char* red = colour ? "\033[31m" : "";
+  const char* yellow = colour ? "\033[33m" : "";
+  const char* bold = colour ? "\033[1m" : "";
+  const char* reset = colour ? "\033[0m" : "";
+  size_t changing = 0;
+  for (const auto& finding : findings) changing += finding.changes_outputs ? 1 : 0;
+  std::ostringstream out;
+  if (findings.empty()) {
+    out << "No differences between the two fingerprints.\n";
+    return out.str();
+  }
+  out << bold << findings.size() << " finding" << (findings.size() == 1 ? "" : "s") << ", "
+      << changing << " that can change outputs" << reset << "\n";
+  for (const EnvFinding& finding : findings) {
+    std::string severity(severity_name(finding.severity));
+    for (char& c : severity) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const char* tone = finding.severity == Severity::kCritical  ? red
+                       : finding.severity == Severity::kWarning ? yellow
+                                                                : "";
+    out << "\n"
+        << tone << std::left << std::setw(9) << severity << reset << finding.id << "  "
+        << finding.subject << (finding.changes_outputs ? "  (changes outputs)" : "") << "\n"
+        << "  A (local):  " << finding.local.dump() << "\n"
+        << "  B (remote): " << finding.remote.dump() << "\n"
+        << "  Meaning: " << finding.meaning << "\n"
+        << "  Action:  " << finding.action << "\n";
+  }
+  return out.str();
+}
+
+int run_diff(const EnvArgs& args) {
+  const nlohmann::json a = load_fingerprint(args.diff[0]);
+  const nlohmann::json b = load_fingerprint(args.diff[1]);
+  const std::vector<EnvFinding> findings = diff_fingerprints(a, b);
+  bool changes_outputs = false;
+  for (const auto& finding : findings) changes_outputs = changes_outputs || finding.changes_outputs;
+  std::cout << render_findings(findings, use_colour(stdout)) << std::flush;
+  for (const std::string& spec : args.reports) {
+    const size_t colon = spec.find(':');
+    if (colon == std::string::npos || spec.substr(0, colon) != "json" || colon + 1 == spec.size()) {
+      fail_usage("usage.report", "replay env --diff --report takes json:PATH, not '" + spec + "'");
+    }
+    const nlohmann::json report = {{"schema", "replay.env_diff"},
+                                   {"schema_version", kFingerprintSchemaVersion},
+                                   {"a", args.diff[0]},
+                                   {"b", args.diff[1]},
+                                   {"changes_outputs", changes_outputs},
+                                   {"findings", findings_to_json(findings)}};
+    write_whole(spec.substr(colon + 1), report.dump(2) + "\n");
+  }
+  return changes_outputs ? kExitDiverged : kExitEquivalent;
+}
+
+int run_scan(const EnvArgs& args) {
+  const std::vector<ServingFinding> findings = scan_serving(args.scan_serving);
+  std::cout << render_serving_findings(findings);
+  size_t call_sites = 0, changing = 0;
+  for (const auto& finding : findings) {
+    call_sites += finding.id == "serving.no_eval" || finding.id == "serving.no_grad" ||
+                  finding.id == "serving.train_call";
+    changing += finding.changes_outputs ? 1 : 0;
+  }
+  std::cout << findings.size() << " finding" << (findings.size() == 1 ? "" : "s") << " in "
+            << args.scan_serving << " (" << call_sites << " call site"
+            << (call_sites == 1 ? "" : "s") << ", " << findings.size() - call_sites
+            << " setting" << (findings.size() - call_sites == 1 ? "" : "s") << ")\n"
+            << std::flush;
+  // Settings are for the reader to check; call sites without eval()/no_grad() are the defects.
+  return call_sites > 0 ? kExitDiverged : kExitEquivalent;
+}
+
+void emit(const EnvArgs& args, const nlohmann::json& fingerprint) {
+  const std::string text = fingerprint.dump(2) + "\n";
+  if (args.out_path.empty()) {
+    std::cout << text << std::flush;
+    return;
+  }
+  write_whole(args.out_path, text);
+  std::cout << "wrote fingerprint (schema v" << kFingerprintSchemaVersion << ", "
+            << fingerprint["artifacts"].size() << " artifact"
+            << (fingerprint["artifacts"].size() == 1 ? "" : "s") << ") to " << args.out_path
+            << "\n"
+            << std::flush;
+}
+
+}  // namespace
+
+void add_env_command(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<EnvArgs>();
+  CLI::App* env = app.add_subcommand(
+      "env",
+      "Fingerprint this environment (artifacts' SHA-256, LibTorch and CUDA settings, CPU, OS, "
+      "numerics environment variables, container, Python packages), fetch a remote one, diff "
+      "two (exit 1 when a difference can change outputs), or scan Python serving code.");
+  env->add_option("--artifact", args->fingerprint.artifacts,
+                  "file or folder (recursively) to hash; repeatable");
+  env->add_option("--python-env", args->fingerprint.python_env,
+                  "site-packages folder whose package versions to record");
+  env->add_option("--docker-inspect", args->fingerprint.docker_inspect,
+                  "`docker inspect` JSON of the image or container (digest, reference)");
+  env->add_option("--image-digest", args->fingerprint.image_digest,
+                  "image digest (sha256:...) to record");
+  env->add_option("--hash-threads", args->fingerprint.hash_threads,
+                  "files hashed at once (0: one per core)")
+      ->check(CLI::NonNegativeNumber);
+  env->add_flag("--no-runtime", args->no_runtime,
+                "do not load LibTorch (no runtime or TorchScript facts; faster)");
+  env->add_option("--out", args->out_path, "write the fingerprint JSON here instead of stdout");
+  env->add_option("--diff", args->diff, "compare two fingerprints: A.json (local) B.json (remote)")
+      ->expected(2);
+  env->add_option("--report", args->reports, "with --diff: also write json:PATH");
+  env->add_option("--remote", args->remote,
+                  "fetch the fingerprint served at URL/fingerprint (replay agent, fixture server)");
+  env->add_option("--timeout-ms", args->timeout_ms, "remote timeout in ms (default 10000)")
+      ->check(CLI::Range(1, 3600000));
+  env->add_option("--scan-serving", args->scan_serving,
+                  "scan Python serving code for models run without eval()/no_grad() and for "
+                  "TF32/determinism settings; prints file:line findings");
+
+  env->add_option("--batch-check", args->batch_check,
+                  "run MODEL on one input alone and inside a batch of others; exit 1 when the "
+                  "outputs differ (batch-dependent behaviour)");
+  env->add_option("--row-shape", args->row_shape,
+                  "with --batch-check: one input's shape without the batch dimension (16, 3x32x32)");
+  env->add_option("--batch-size", args->batch.batch_size, "with --batch-check: rows (default 8)")
+      ->check(CLI::Range(2, 65536));
+  env->add_option("--device", args->batch.backend.device, "with --batch-check: cpu or cuda[:N]");
+  env->add_flag("--train-mode", args->batch.backend.force_training_mode,
+                "with --batch-check: run in training mode, as serving code without eval() does");
+
+  env->callback([args, exit_code] {
+    const int modes = !args->diff.empty() + !args->remote.empty() + !args->scan_serving.empty() +
+                      !args->batch_check.empty();
+    if (modes > 1) {
+      fail_usage("usage.env", "--diff, --remote, --scan-serving and --batch-check are exclusive");
+    }
+    if (!args->batch_check.empty()) {
+      *exit_code = run_batch_check(*args);
+      return;
+    }
+    if (!args->reports.empty() && args->diff.empty()) {
+      fail_usage("usage.env", "--report goes with --diff");
+    }
+    if (!args->diff.empty()) {
+      *exit_code = run_diff(*args);
+    } else if (!args->scan_serving.empty()) {
+      *exit_code = run_scan(*args);
+    } else if (!args->remote.empty()) {
+      const nlohmann::json fingerprint = fetch_remote_fingerprint(args->remote, args->timeout_ms);
+      if (fingerprint.is_null()) {
+        fail_remote("remote.not_served", args->remote + " serves no fingerprint (GET /fingerprint "
+                                                        "answered 404)");
+      }
+      emit(*args, fingerprint);
+      *exit_code = kExitEquivalent;
+    } else {
+      FingerprintOptions options = args->fingerprint;
+      options.include_torch_runtime = !args->no_runtime;
+      emit(*args, collect_fingerprint(options));
+      *exit_code = kExitEquivalent;
+    }
+  });
+}
+
+}  // namespace replay::cli
