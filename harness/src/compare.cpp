@@ -757,7 +757,8 @@ void compare_elements(const Tensor& actual, const Tensor& reference, const Tenso
   }
 
   const bool floating = dtype_is_floating(plan.compared);
-  const bool auto_classes = !options.class_axis && !options.class_scores && floating &&
+  const bool auto_classes = options.auto_class_scores && !options.class_axis &&
+                            !options.class_scores && floating &&
                             shape_of.shape().size() == 2 && shape_of.shape()[1] > 1;
   if (actual.shape() == reference.shape() &&
       (options.class_axis || options.class_scores || auto_classes)) {

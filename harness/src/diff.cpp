@@ -140,7 +140,9 @@ StageDiffs diff_traces(const Trace& local, const Trace& remote, const ToleranceS
                              (local_value.observed ? "remote" : "local") + " side");
       }
     } else if (!local_value.tensors.empty() && !remote_value.tensors.empty()) {
-      diff_tensor_stage(local_value, remote_value, tolerances, compare_options, &diff);
+      CompareOptions stage_options = compare_options;
+      if (stage != Stage::kOutputs) stage_options.auto_class_scores = false;
+      diff_tensor_stage(local_value, remote_value, tolerances, stage_options, &diff);
     } else if (local_value.tensors.empty() && remote_value.tensors.empty()) {
       diff_json_stage(local_value, remote_value, tolerances, &diff);
     } else {

@@ -86,6 +86,9 @@ struct CompareOptions {
   /// automatically to 2-D float tensors with more than one column when unset.
   std::optional<int> class_axis;
   bool class_scores = false;  ///< force class figures even when auto-detection would not
+  /// Auto-detect class scores (2-D float, more than one column). The replay turns it off for
+  /// stages other than `outputs`: a feature matrix is not class scores.
+  bool auto_class_scores = true;
   int topk = 5;
   int threads = 0;  ///< 0 = hardware concurrency for large tensors
 };

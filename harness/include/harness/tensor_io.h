@@ -25,7 +25,8 @@ Tensor tensor_from_json(const std::string& name, const nlohmann::json& value,
 /// "NaN", "Infinity", "-Infinity" (accepted back by tensor_from_json).
 nlohmann::json tensor_to_json(const Tensor& tensor);
 
-/// .npy (format 1.0-3.0, little-endian, C order; Fortran order is transposed on read).
+/// .npy (format 1.0-3.0, either byte order, C order; a Fortran-order file is refused with a
+/// clear error rather than silently reinterpreted).
 /// Large files are memory-mapped, not copied. Throws Error kInput "tensor.npy".
 Tensor read_npy(const std::string& path, const std::string& name = "");
 void write_npy(const std::string& path, const Tensor& tensor);

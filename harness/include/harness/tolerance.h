@@ -17,8 +17,8 @@ enum class Rule {
   kEither,    ///< |a - r| <= atol  or  |a - r| <= rtol * |r|          (Polygraphy's elementwise)
   kUlp,       ///< at most max_ulp units in the last place of the compared dtype
   kExact,     ///< bit equality
-  kMax,       ///< aggregate: max abs error <= atol and max rel error <= rtol
-  kMean,      ///< aggregate: mean abs error <= atol and mean rel error <= rtol
+  kMax,       ///< aggregate: max abs error <= atol  or  max rel error <= rtol (Polygraphy)
+  kMean,      ///< aggregate: mean abs error <= atol  or  mean rel error <= rtol
   kMedian,    ///< aggregate: median ...
   kQuantile,  ///< aggregate: the `quantile` quantile ...
 };
