@@ -3,7 +3,7 @@
 element-wise verdict of numpy.isclose under several tolerances, so that tests/compare_test.cpp
 checks replay's `allclose` rule against numpy without Python.
 
-Run with Debian's python3-numpy:  /usr/bin/python3 scripts/gen_isclose_vectors.py
+Run with Debian's python3-numpy (and python3-torch, whose torch.isclose verdicts are stored\nbeside numpy's):  /usr/bin/python3 scripts/gen_isclose_vectors.py
 
 How the expected verdicts are computed (and why):
 - float32, float64: numpy.isclose on the arrays as they are (numpy computes in the arrays'
@@ -20,6 +20,11 @@ import json
 import os
 
 import numpy as np
+
+try:  # Debian's python3-torch: every verdict is also checked against torch.isclose
+    import torch
+except ImportError:
+    torch = None
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
 rng = np.random.default_rng(20240601)
@@ -56,6 +61,7 @@ def float_pairs(dtype, finfo_tiny, finfo_max, n=400):
 
 cases = []
 arrays = {}
+torch_disagreements = []
 
 
 def add(dtype_name, a, b, a_store, b_store, tolerances):
@@ -65,8 +71,23 @@ def add(dtype_name, a, b, a_store, b_store, tolerances):
         expected = np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
         key = "%s_expected_%d" % (dtype_name, i)
         arrays[key] = expected
+        if torch is not None:
+            # torch.isclose on the same values (the half types upcast to float32, as above).
+            t = torch.isclose(torch.from_numpy(np.ascontiguousarray(a)),
+                              torch.from_numpy(np.ascontiguousarray(b)),
+                              rtol=rtol, atol=atol, equal_nan=equal_nan).numpy()
+            arrays[key + "_torch"] = t
+            disagree = int(np.count_nonzero(t != expected))
+            torch_disagreements.append((key, disagree))
+        else:
+            disagree = None
         cases.append({"dtype": dtype_name, "a": dtype_name + "_a", "b": dtype_name + "_b",
-                      "expected": key, "atol": atol, "rtol": rtol, "equal_nan": equal_nan})
+                      "expected": key,
+                      "expected_torch": key + "_torch" if torch is not None else None,
+                      # torch.isclose computes integer inputs in float32: beyond 2**24 it calls
+                      # values a few units apart close, where numpy (and replay) do not.
+                      "torch_disagreements": disagree,
+                      "atol": atol, "rtol": rtol, "equal_nan": equal_nan})
 
 
 float_tolerances = [(1e-5, 1.3e-6, False), (1e-8, 1e-5, True), (0.0, 1e-3, False),
@@ -111,6 +132,10 @@ add("bool", a, b, a, b, int_tolerances[:2])
 np.savez(os.path.join(OUT, "isclose_vectors.npz"), **arrays)
 with open(os.path.join(OUT, "isclose_vectors.json"), "w") as f:
     json.dump({"generator": "scripts/gen_isclose_vectors.py", "numpy": np.__version__,
+               "torch": torch.__version__ if torch is not None else None,
                "cases": cases}, f, indent=1)
     f.write("\n")
 print("wrote %d cases, %d arrays" % (len(cases), len(arrays)))
+for key, disagree in torch_disagreements:
+    if disagree:
+        print("torch.isclose and numpy.isclose disagree on %d elements of %s" % (disagree, key))

@@ -286,6 +286,34 @@ TEST(ReplayIntegration, DefaultResponseShapesAreMappedToStages) {
   }
 }
 
+TEST(ReplayPreflight, FindingsComeFirstAndNameTheCause) {
+  struct Case {
+    std::vector<std::string> server_extra;
+    std::string finding;
+  };
+  const Case cases[] = {
+      {{"--skew", "other-model=" + fixture_path("tabular_mlp_v2.pt")}, "artifact.checksum"},
+      {{"--skew", "tf32"}, "numerics.tf32"},
+  };
+  for (const Case& c : cases) {
+    FixtureServer server = start_fixture_server(tabular_server_args(c.server_extra));
+    ASSERT_GT(server.port, 0);
+    ReplayResult result = run_replay_cli(tabular_args(server));
+    EXPECT_EQ(result.run.exit_code, 1) << diagnose(result);
+    EXPECT_EQ(result.report["preflight"]["remote_fingerprint"], "fetched") << result.report.dump(2);
+    EXPECT_NE(result.report["preflight"]["findings"].dump().find(c.finding), std::string::npos)
+        << result.report["preflight"].dump(2);
+    // Printed before any stage diff.
+    const size_t finding_at = result.run.out.find(c.finding);
+    ASSERT_NE(finding_at, std::string::npos) << result.run.out;
+    EXPECT_LT(finding_at, result.run.out.find("payload ")) << result.run.out;
+  }
+  // Without skew: nothing to report.
+  FixtureServer server = start_fixture_server(tabular_server_args());
+  ReplayResult clean = run_replay_cli(tabular_args(server));
+  EXPECT_TRUE(clean.report["preflight"]["findings"].empty()) << clean.report["preflight"].dump(2);
+}
+
 // ---- faults: each a one-line error and exit 3, never a hang ----
 
 TEST(ReplayFaults, ServerDownIsUnreachable) {
