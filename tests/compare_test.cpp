@@ -1,19 +1,22 @@
 // Tensor comparison (harness/compare.h): each rule, each figure, each finding and each message,
 // with hand-checked expected values; the allclose rule against numpy.isclose on generated
 // vectors (tests/data/isclose_vectors.*, made by scripts/gen_isclose_vectors.py, so no Python is
-// needed here; torch.isclose computes the same rule in the same dtype and agrees with numpy on
-// them); threads and the fast path agreeing with the full pass.
+// needed here; the torch.isclose verdicts stored beside numpy's are checked too, except where
+// torch (1.13) computes integers in float32 and disagrees with numpy); threads and the fast path agreeing with the full pass; the vectorised float32 pass
+// agreeing with the generic one.
 #include "harness/compare.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <map>
 #include <random>
 #include <set>
 
+#include "../harness/src/compare_internal.h"  // set_vectorised_compare
 #include "harness/tensor_io.h"
 #include "support/process.h"
 
@@ -570,6 +573,121 @@ TEST(Large, FiguresDoNotDependOnTheThreadCount) {
   EXPECT_EQ(c1.mismatched, expected);
 }
 
+// The vectorised float32 pass against the generic (scalar) pass: every count, index, maximum and
+// histogram bucket equal; the sums (summed in another order) equal to 1e-12 relative.
+bool same_figure(double x, double y) {
+  if (x == y || (std::isnan(x) && std::isnan(y))) return true;
+  return std::fabs(x - y) <= 1e-12 * std::max(std::fabs(x), std::fabs(y));
+}
+
+void expect_same_element(const std::optional<ElementRef>& fast, const std::optional<ElementRef>& slow,
+                         const std::string& what) {
+  ASSERT_EQ(fast.has_value(), slow.has_value()) << what;
+  if (!fast) return;
+  EXPECT_EQ(fast->flat_index, slow->flat_index) << what;
+  EXPECT_TRUE(same_figure(fast->actual, slow->actual)) << what;
+  EXPECT_TRUE(same_figure(fast->reference, slow->reference)) << what;
+  EXPECT_TRUE(same_figure(fast->abs_error, slow->abs_error)) << what;
+  EXPECT_TRUE(same_figure(fast->rel_error, slow->rel_error)) << what;
+}
+
+void expect_same_comparison(const TensorComparison& fast, const TensorComparison& slow,
+                            const std::string& what) {
+  EXPECT_EQ(fast.passed, slow.passed) << what;
+  EXPECT_EQ(fast.bit_identical, slow.bit_identical) << what;
+  EXPECT_EQ(fast.mismatched, slow.mismatched) << what;
+  EXPECT_EQ(fast.finite_pairs, slow.finite_pairs) << what;
+  expect_same_element(fast.first_mismatch, slow.first_mismatch, what + " first");
+  expect_same_element(fast.max_abs, slow.max_abs, what + " max_abs");
+  expect_same_element(fast.max_rel, slow.max_rel, what + " max_rel");
+  EXPECT_EQ(fast.max_abs_error, slow.max_abs_error) << what;
+  EXPECT_EQ(fast.max_rel_error, slow.max_rel_error) << what;
+  EXPECT_EQ(fast.min_passing_atol, slow.min_passing_atol) << what;
+  EXPECT_EQ(fast.min_passing_rtol, slow.min_passing_rtol) << what;
+  EXPECT_EQ(fast.abs_error_histogram, slow.abs_error_histogram) << what;
+  EXPECT_EQ(fast.nan_actual_only, slow.nan_actual_only) << what;
+  EXPECT_EQ(fast.nan_reference_only, slow.nan_reference_only) << what;
+  EXPECT_EQ(fast.inf_mismatched, slow.inf_mismatched) << what;
+  EXPECT_EQ(fast.first_nan_actual_only, slow.first_nan_actual_only) << what;
+  EXPECT_EQ(fast.first_nan_reference_only, slow.first_nan_reference_only) << what;
+  EXPECT_EQ(fast.first_inf_mismatched, slow.first_inf_mismatched) << what;
+  EXPECT_TRUE(same_figure(fast.mean_abs_error, slow.mean_abs_error)) << what;
+  EXPECT_TRUE(same_figure(fast.rmse, slow.rmse)) << what;
+  EXPECT_TRUE(same_figure(fast.nmse, slow.nmse)) << what;
+  EXPECT_TRUE(same_figure(fast.cosine, slow.cosine)) << what;
+  EXPECT_TRUE(same_figure(fast.sqnr_db, slow.sqnr_db)) << what;
+  EXPECT_TRUE(same_figure(fast.aggregate_abs, slow.aggregate_abs)) << what;
+  EXPECT_TRUE(same_figure(fast.aggregate_rel, slow.aggregate_rel)) << what;
+}
+
+// A value of one of the awkward kinds, or a normal one.
+float awkward(std::mt19937& rng) {
+  std::uniform_int_distribution<int> kind(0, 19);
+  std::normal_distribution<float> normal;
+  switch (kind(rng)) {
+    case 0: return 0.0f;
+    case 1: return -0.0f;
+    case 2: return 1e-40f * normal(rng);                              // denormal
+    case 3: return std::numeric_limits<float>::denorm_min();
+    case 4: return 3e38f * (normal(rng) > 0 ? 1.0f : -1.0f);           // huge: a - r overflows
+    case 5: return 1e-30f * normal(rng);                              // tiny
+    case 6: return std::numeric_limits<float>::max();
+    case 7: return 1e3f * normal(rng);
+    default: return normal(rng);
+  }
+}
+
+TEST(Large, VectorisedPassAgreesWithTheGenericPass) {
+  std::mt19937 rng(11);
+  const int64_t sizes[] = {1, 7, 8, 9, 31, 2047, 2048, 2049, 5003, (int64_t{1} << 20) + 13};
+  for (const int64_t n : sizes) {
+    for (int variant = 0; variant < 6; ++variant) {
+      Tensor a = Tensor::zeros("a", DType::kFloat32, {n});
+      Tensor r = Tensor::zeros("r", DType::kFloat32, {n});
+      float* pa = a.mutable_data_as<float>();
+      float* pr = r.mutable_data_as<float>();
+      std::normal_distribution<float> normal;
+      std::uniform_int_distribution<int> pick(0, 99);
+      for (int64_t i = 0; i < n; ++i) {
+        pa[i] = variant == 5 ? normal(rng) : awkward(rng);
+        switch (pick(rng) % (variant == 0 ? 4 : 50)) {
+          case 0: pr[i] = awkward(rng); break;                          // a mismatch, mostly
+          case 1: pr[i] = pa[i] + 1e-5f * normal(rng); break;          // near the boundary
+          case 2: pr[i] = -pa[i]; break;
+          default: pr[i] = pa[i] * (1 + 1e-7f * normal(rng));
+        }
+      }
+      if (variant == 4 && n > 3) {  // a NaN and an infinity: those blocks take the generic path
+        pa[n / 2] = std::numeric_limits<float>::quiet_NaN();
+        pr[n - 2] = std::numeric_limits<float>::infinity();
+      }
+      if (variant == 5) std::memcpy(pr, pa, sizeof(float) * static_cast<size_t>(n));  // identical
+      Tolerance t;
+      if (variant == 1) t.rule = Rule::kEither;
+      if (variant == 2) t.reference = Reference::kLocal;
+      if (variant == 3) t.rule = Rule::kMean;
+      CompareOptions options;
+      options.threads = variant % 2 == 0 ? 1 : 3;
+      const std::string what = "n=" + std::to_string(n) + " variant=" + std::to_string(variant);
+      const TensorComparison fast = compare_tensors(a, r, t, options);
+      set_vectorised_compare(false);
+      const TensorComparison slow = compare_tensors(a, r, t, options);
+      set_vectorised_compare(true);
+      expect_same_comparison(fast, slow, what);
+      EXPECT_EQ(allclose_count(a, r, t, 1).mismatched, slow.mismatched) << what;
+      if (variant == 5) EXPECT_TRUE(fast.bit_identical) << what;
+    }
+  }
+  // Negative and positive zero: equal in value, not bit for bit.
+  Tensor a = Tensor::zeros("a", DType::kFloat32, {3000});
+  Tensor r = Tensor::zeros("r", DType::kFloat32, {3000});
+  r.mutable_data_as<float>()[2500] = -0.0f;
+  const TensorComparison c = compare_tensors(a, r, {});
+  EXPECT_TRUE(c.passed);
+  EXPECT_FALSE(c.bit_identical);
+  EXPECT_EQ(c.abs_error_histogram[0], 3000);
+}
+
 // --- numpy.isclose vectors ------------------------------------------------------------------
 
 DType vector_dtype(const std::string& name) {
@@ -583,6 +701,7 @@ TEST(NumpyIsclose, AllcloseAgreesElementForElementForEveryDtype) {
   std::map<std::string, Tensor> arrays;
   for (Tensor& t : read_npz(dir + "/isclose_vectors.npz")) arrays[t.name()] = t;
   size_t cases = 0;
+  size_t torch_cases = 0;
   std::set<std::string> dtypes;
   for (const auto& entry : spec["cases"]) {
     const std::string dtype_text = entry["dtype"];
@@ -613,9 +732,20 @@ TEST(NumpyIsclose, AllcloseAgreesElementForElementForEveryDtype) {
     }
     EXPECT_EQ(compare_tensors(a, b, t).mismatched, expected_mismatches) << entry.dump();
     EXPECT_EQ(allclose_count(a, b, t).mismatched, expected_mismatches) << entry.dump();
+    // torch.isclose, where it agrees with numpy: every floating case, integers within 2^24.
+    if (entry.value("expected_torch", nlohmann::json()).is_string() &&
+        entry["torch_disagreements"] == 0) {
+      const Tensor& torch_expected = arrays.at(entry["expected_torch"]);
+      ASSERT_EQ(torch_expected.numel(), a.numel());
+      int64_t torch_mismatches = 0;
+      for (int64_t i = 0; i < a.numel(); ++i) torch_mismatches += torch_expected.data_as<uint8_t>()[i] == 0;
+      EXPECT_EQ(compare_tensors(a, b, t).mismatched, torch_mismatches) << entry.dump();
+      ++torch_cases;
+    }
     ++cases;
   }
   EXPECT_GE(cases, 40u);
+  EXPECT_GE(torch_cases, 40u);
   EXPECT_EQ(dtypes.size(), 10u);
 }
 

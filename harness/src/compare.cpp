@@ -5,9 +5,14 @@
 // - The data is walked in blocks of kBlockElements. Each block is converted into stack buffers
 //   (float when the compared dtype fits a float exactly, else double): no temporary grows with
 //   the tensor, except the error buffers of the median/quantile rules, which need every error.
-// - Each block runs branch-free loops the compiler vectorises (errors, the rule, sums, maxima,
-//   histogram counts); a scalar loop over the block runs only when it holds a mismatch or a
-//   non-finite value.
+// - float32 pairs under allclose/either (the common case) go through one vectorised kernel per
+//   block (compare_kernels.cpp, AVX2 picked at run time): the rule, sums in per-lane double
+//   accumulators, maxima, histogram counts and a bit per mismatch, in one read of the data.
+//   Indexes are located lazily: only the mismatched pairs of a block are revisited, in order.
+//   A block holding a NaN or an infinity, and every other dtype or rule, takes the generic
+//   process_block, whose results the kernel reproduces (sums up to summation order).
+// - The generic process_block runs branch-free loops (errors, the rule, counts); a scalar loop
+//   over the block runs only when it holds a mismatch or a non-finite value.
 // - Large tensors are cut into fixed chunks of kChunkElements; threads take chunks and the
 //   partial figures are merged in chunk order, so every figure is the same whatever the number
 //   of threads.
@@ -16,10 +21,12 @@
 //   in the tensors' dtype; sums are accumulated in double.
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <thread>
+#include <type_traits>
 
 #include "compare_internal.h"
 #include "harness/compare.h"
@@ -36,6 +43,8 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // Decade thresholds of the histogram: 1e-12 ... 1e2 (bucket k+1 holds (t[k-1], t[k]]).
 constexpr std::array<double, 15> kHistogramThresholds = {
     1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2};
+static_assert(kHistogramThresholds.size() == kHistogramThresholdCount);
+static_assert(kBlockElements <= kFloat32BlockMax && kBlockElements % 8 == 0);
 
 enum class Kind { kBool, kInteger, kFloat };
 Kind kind_of(DType dtype) {
@@ -150,7 +159,8 @@ struct Located {
 };
 
 struct Partial {
-  int64_t mismatched = 0, finite_pairs = 0, identical = 0;
+  int64_t mismatched = 0, finite_pairs = 0;
+  int64_t identical = 0;  // pairs equal bit for bit; compared only with numel (see the kernel)
   double sum_abs = 0, sum_sq = 0, sum_actual_sq = 0, sum_reference_sq = 0, sum_dot = 0;
   double sum_rel = 0;  // finite pairs; inf when a reference is 0 and its pair differs
   double max_abs_error = 0, max_rel_error = 0;  // finite pairs
@@ -241,6 +251,26 @@ bool finite_pair_passes(Real a, Real r, Real ref, Real error, const Plan& plan) 
   }
 }
 
+// The located figures of one mismatched pair (first mismatch, greatest abs and rel errors
+// among mismatches), pairs taken in row-major order.
+void note_mismatch(int64_t flat, double ai, double ri, double ed, bool reference_is_actual,
+                   Partial& out) {
+  const double refd = reference_is_actual ? ai : ri;
+  const bool finite = std::isfinite(ai) && std::isfinite(ri);
+  if (!finite) ++out.nonfinite_mismatches;
+  const double rel = ed == 0 ? 0.0
+                   : std::isnan(ed) ? kNaN
+                   : std::isinf(ed) ? kInf
+                                    : ed / std::fabs(refd);
+  const Located here{flat, ai, ri, ed, rel};
+  if (out.first.flat < 0) out.first = here;
+  if (greater_error(ed, out.max_abs)) out.max_abs = here;
+  if (out.max_rel.flat < 0 || (std::isnan(out.max_rel.rel_error) && !std::isnan(rel)) ||
+      rel > out.max_rel.rel_error) {
+    out.max_rel = here;
+  }
+}
+
 template <class Real>
 struct BlockBuffers {
   Real a[kBlockElements];
@@ -251,9 +281,33 @@ struct BlockBuffers {
   int64_t ir[kBlockElements];
 };
 
+// Positive errors into the decade buckets, from the counts above each threshold.
+void add_to_histogram(int64_t positive, const int32_t* above, Partial& out) {
+  out.histogram[1] += positive - above[0];
+  for (size_t k = 1; k < kHistogramThresholds.size(); ++k) {
+    out.histogram[k + 1] += above[k - 1] - above[k];
+  }
+  out.histogram[kHistogramThresholds.size() + 1] += above[kHistogramThresholds.size() - 1];
+}
+
+// e > threshold  <=>  e > (the greatest float <= threshold), for e a float.
+const float* float_thresholds_below() {
+  static const std::array<float, kHistogramThresholds.size()> below = [] {
+    std::array<float, kHistogramThresholds.size()> out{};
+    for (size_t k = 0; k < kHistogramThresholds.size(); ++k) {
+      float b = static_cast<float>(kHistogramThresholds[k]);
+      if (static_cast<double>(b) > kHistogramThresholds[k]) b = std::nextafter(b, 0.0f);
+      out[k] = b;
+    }
+    return out;
+  }();
+  return below.data();
+}
+
 // One block: begin..begin+n of the flat order.
-// TODO(speed): the sums and maxima below are scalar (GCC does not vectorise FP reductions
-// without -ffast-math); explicit xsimd accumulators are the next step to reach the 50% goal.
+// The generic path: every dtype and rule, and the blocks of float32 pairs holding a non-finite
+// value. Its sums and maxima are scalar (GCC does not vectorise FP reductions without
+// -ffast-math); the common case takes process_block_float32 instead.
 template <class Real>
 void process_block(const Tensor& actual, const Tensor& reference, const Plan& plan,
                    int64_t begin, int64_t n, BlockBuffers<Real>& buf, Partial& out) {
@@ -375,11 +429,11 @@ void process_block(const Tensor& actual, const Tensor& reference, const Plan& pl
       least = std::min(least, (ei > 0) ? ei : inf);
       greatest = std::max(greatest, (ei == ei) ? ei : Real(0));
     }
-    std::array<int64_t, kHistogramThresholds.size()> above{};
+    std::array<int32_t, kHistogramThresholds.size()> above{};
     for (size_t k = 0; k < kHistogramThresholds.size(); ++k) {
       const double threshold = kHistogramThresholds[k];
       if (static_cast<double>(least) > threshold) {
-        above[k] = positive;
+        above[k] = static_cast<int32_t>(positive);
       } else if (static_cast<double>(greatest) <= threshold) {
         above[k] = 0;
       } else {
@@ -391,11 +445,7 @@ void process_block(const Tensor& actual, const Tensor& reference, const Plan& pl
         above[k] = count;
       }
     }
-    out.histogram[1] += positive - above[0];
-    for (size_t k = 1; k < kHistogramThresholds.size(); ++k) {
-      out.histogram[k + 1] += above[k - 1] - above[k];
-    }
-    out.histogram[kHistogramThresholds.size() + 1] += above.back();
+    add_to_histogram(positive, above.data(), out);
   }
 
   if (plan.keep_errors) {
@@ -423,21 +473,7 @@ void process_block(const Tensor& actual, const Tensor& reference, const Plan& pl
       if (out.inf_mismatched++ == 0) out.first_inf_mismatched = flat;
     }
     if (ok[i]) continue;
-    const double ed = static_cast<double>(e[i]);
-    const double refd = plan.reference_is_actual ? ai : ri;
-    const bool finite = std::isfinite(ai) && std::isfinite(ri);
-    if (!finite) ++out.nonfinite_mismatches;
-    const double rel = ed == 0 ? 0.0
-                     : std::isnan(ed) ? kNaN
-                     : std::isinf(ed) ? kInf
-                                      : ed / std::fabs(refd);
-    const Located here{flat, ai, ri, ed, rel};
-    if (out.first.flat < 0) out.first = here;
-    if (greater_error(ed, out.max_abs)) out.max_abs = here;
-    if (out.max_rel.flat < 0 || (std::isnan(out.max_rel.rel_error) && !std::isnan(rel)) ||
-        rel > out.max_rel.rel_error) {
-      out.max_rel = here;
-    }
+    note_mismatch(flat, ai, ri, static_cast<double>(e[i]), plan.reference_is_actual, out);
   }
 }
 
@@ -507,11 +543,87 @@ void for_each_chunk(int64_t numel, int threads, Work work) {
   for (auto& thread : pool) thread.join();
 }
 
+std::atomic<bool> vectorised_compare{true};
+
+// Whether the vectorised float32 kernel computes this comparison's blocks (those whose pairs
+// are all finite): float32 on both sides as stored, compared with allclose or either in float32
+// arithmetic (the aggregate rules max and mean count their elements with allclose too).
+bool float32_fast_plan(const Tensor& actual, const Tensor& reference, const Plan& plan) {
+  const bool rule = plan.rule == Rule::kAllclose || plan.rule == Rule::kEither ||
+                    plan.rule == Rule::kMax || plan.rule == Rule::kMean;
+  const float atol = static_cast<float>(plan.atol), rtol = static_cast<float>(plan.rtol);
+  const bool tolerances = atol >= 0 && rtol >= 0 && std::isfinite(atol) && std::isfinite(rtol);
+  return rule && tolerances && !plan.keep_errors && !plan.integer_mode &&
+         plan.compared == DType::kFloat32 &&
+         actual.dtype() == DType::kFloat32 && reference.dtype() == DType::kFloat32 &&
+         plan.actual_round == DType::kFloat32 && plan.reference_round == DType::kFloat32 &&
+         float32_block_figures_available() && vectorised_compare.load(std::memory_order_relaxed);
+}
+
+// One block through the vectorised kernel; false (nothing recorded) when the block holds a
+// pair that is not finite, for the generic process_block to take.
+bool process_block_float32(const float* a, const float* r, const Float32Rule& rule,
+                           int64_t begin, int64_t n, float* e, Partial& out) {
+  Float32BlockFigures f;
+  uint8_t fail_bytes[kBlockElements / 8];
+  if (!float32_block_figures(a + begin, r + begin, static_cast<int32_t>(n), rule, e, fail_bytes,
+                             f)) {
+    return false;
+  }
+  out.mismatched += n - f.passing;
+  out.finite_pairs += n;
+  out.identical += f.identical;
+  out.sum_abs += f.sum_abs;
+  out.sum_sq += f.sum_sq;
+  out.sum_actual_sq += rule.reference_is_actual ? f.sum_r2 : f.sum_a2;
+  out.sum_reference_sq += rule.reference_is_actual ? f.sum_a2 : f.sum_r2;
+  out.sum_dot += f.sum_dot;
+  out.sum_rel += f.sum_rel;
+  out.max_abs_error = std::max(out.max_abs_error, static_cast<double>(f.max_abs));
+  out.max_rel_error = std::max(out.max_rel_error, static_cast<double>(f.max_rel));
+  out.histogram[0] += f.zeros;
+  const int64_t positive = n - f.zeros;
+  if (positive > 0) add_to_histogram(positive, f.above, out);
+  if (f.passing == n) return true;
+  // The mismatches, in order: rare, located one by one.
+  const int64_t bytes = (n + 7) / 8;
+  for (int64_t byte = 0; byte < bytes; byte += 8) {
+    uint64_t word = 0;
+    std::memcpy(&word, fail_bytes + byte, static_cast<size_t>(std::min<int64_t>(8, bytes - byte)));
+    for (; word != 0; word &= word - 1) {
+      const int64_t i = byte * 8 + __builtin_ctzll(word);
+      note_mismatch(begin + i, a[begin + i], r[begin + i], static_cast<double>(e[i]),
+                    rule.reference_is_actual, out);
+    }
+  }
+  return true;
+}
+
 template <class Real>
 Partial run_range(const Tensor& actual, const Tensor& reference, const Plan& plan,
                   int64_t begin, int64_t n) {
   Partial partial;
   auto buffers = std::make_unique<BlockBuffers<Real>>();
+  if constexpr (std::is_same_v<Real, float>) {
+    if (float32_fast_plan(actual, reference, plan)) {
+      Float32Rule rule;
+      rule.atol = static_cast<float>(plan.atol);
+      rule.rtol = static_cast<float>(plan.rtol);
+      rule.either = plan.rule == Rule::kEither;
+      rule.reference_is_actual = plan.reference_is_actual;
+      rule.sum_rel = plan.rule == Rule::kMean;
+      rule.thresholds_below = float_thresholds_below();
+      const float* a = actual.data_as<float>();
+      const float* r = reference.data_as<float>();
+      for (int64_t offset = 0; offset < n; offset += kBlockElements) {
+        const int64_t count = std::min(kBlockElements, n - offset);
+        if (!process_block_float32(a, r, rule, begin + offset, count, buffers->e, partial)) {
+          process_block<Real>(actual, reference, plan, begin + offset, count, *buffers, partial);
+        }
+      }
+      return partial;
+    }
+  }
   for (int64_t offset = 0; offset < n; offset += kBlockElements) {
     process_block<Real>(actual, reference, plan, begin + offset,
                         std::min(kBlockElements, n - offset), *buffers, partial);
@@ -801,6 +913,8 @@ double round_to_dtype(double value, DType dtype) {
     default: return value;
   }
 }
+
+void set_vectorised_compare(bool enabled) { vectorised_compare.store(enabled); }
 
 bool element_passes(double a, double r, Rule rule, double atol, double rtol, bool equal_nan,
                     int64_t max_ulp, DType compared, bool reference_is_actual) {

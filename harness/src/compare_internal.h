@@ -2,6 +2,7 @@
 // Private to the comparison (compare*.cpp) and its tests: the pieces shared between the block
 // kernels, the vectorised fast path and the rendering.
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -22,6 +23,49 @@ bool element_passes(double a, double r, Rule rule, double atol, double rtol, boo
 /// NaN pairs when equal_nan. `ref` is `a` or `r`. Vectorised (AVX2 when the CPU has it).
 int64_t count_close_float32(const float* a, const float* r, const float* ref, int64_t n,
                             float atol, float rtol, bool equal_nan);
+
+/// Number of decade thresholds of the |error| histogram (1e-12 ... 1e2).
+inline constexpr size_t kHistogramThresholdCount = 15;
+
+/// Most pairs float32_block_figures takes at once.
+inline constexpr int32_t kFloat32BlockMax = 2048;
+
+/// The rule of the vectorised full pass: allclose (or either) in float32 arithmetic.
+struct Float32Rule {
+  float atol = 0, rtol = 0;
+  bool either = false;               ///< Rule::kEither: within atol or within rtol * |ref|
+  bool reference_is_actual = false;  ///< ref = a (Reference::kLocal), else ref = r
+  bool sum_rel = false;              ///< also sum the relative errors (Rule::kMean)
+  /// For each threshold, the greatest float <= it: e > threshold <=> e > this, for float e.
+  const float* thresholds_below = nullptr;
+};
+
+/// The figures of one block of finite float32 pairs. Sums are in double (per-lane
+/// accumulators: the same terms as the scalar pass, summed in another order).
+struct Float32BlockFigures {
+  int32_t passing = 0, zeros = 0;
+  /// Pairs equal bit for bit: exact when every pair is equal in value, else an upper bound
+  /// below n (only "all identical" is ever asked).
+  int32_t identical = 0;
+  double sum_abs = 0, sum_sq = 0, sum_a2 = 0, sum_r2 = 0, sum_dot = 0, sum_rel = 0;
+  float max_abs = 0, max_rel = 0;  ///< rel = |a - r| / |ref|, 0 where a == r
+  int32_t above[kHistogramThresholdCount] = {};  ///< errors above each threshold
+};
+
+/// The full figures of pairs a[0..n), r[0..n), n <= kFloat32BlockMax, in one vectorised pass
+/// (AVX2). The rule's atol and rtol must be finite and >= 0 (equal pairs then pass by it). Writes |a - r| to e_scratch (n rounded up to a multiple of 8 floats) and a bit per
+/// pair that fails the rule to fail_bytes (bit i % 8 of byte i / 8). Returns false, leaving the
+/// outputs meaningless, when a pair is not finite or the CPU has no AVX2: the caller then takes
+/// the generic path for the block.
+bool float32_block_figures(const float* a, const float* r, int32_t n, const Float32Rule& rule,
+                           float* e_scratch, uint8_t* fail_bytes, Float32BlockFigures& out);
+
+/// Whether float32_block_figures can succeed on this CPU.
+bool float32_block_figures_available();
+
+/// Tests only: with false, compare_tensors takes the generic (scalar) path for every block, so a
+/// test can hold the vectorised pass against it. Process-wide; true by default.
+void set_vectorised_compare(bool enabled);
 
 /// "0.5077", "1.3e-06", "NaN", "inf", "-inf": up to 6 significant digits.
 std::string format_number(double value);
