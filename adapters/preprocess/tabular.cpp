@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "harness/error.h"
+#include "harness/json_text.h"
 #include "harness/tensor.h"
 
 namespace replay {
@@ -20,21 +21,6 @@ using nlohmann::json;
 
 [[noreturn]] void bad_spec(const std::string& pointer, const std::string& message) {
   fail_input("config.preprocess", (pointer.empty() ? "" : pointer + ": ") + message);
-}
-
-// One JSON pointer reference token: "~" -> "~0", "/" -> "~1".
-std::string escape_token(const std::string& token) {
-  std::string out;
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 // A category or value as it appears in messages: strings in single quotes, the rest as JSON.
@@ -53,7 +39,7 @@ void check_keys(const json& object, const std::string& pointer,
   for (const auto& item : object.items()) {
     const bool ok =
         std::any_of(known.begin(), known.end(), [&](const char* key) { return item.key() == key; });
-    if (!ok) bad_spec(pointer + "/" + escape_token(item.key()), "unknown key");
+    if (!ok) bad_spec(pointer + "/" + json_pointer_token(item.key()), "unknown key");
   }
 }
 
@@ -210,7 +196,7 @@ Column parse_column(const json& spec, const std::string& pointer) {
   const json& field = spec["field"];
   if (field.is_string()) {
     column.field_name = field.get<std::string>();
-    column.token = escape_token(column.field_name);
+    column.token = json_pointer_token(column.field_name);
   } else if (field.is_number_integer() && field.get<int64_t>() >= 0) {
     column.by_index = true;
     column.field_index = static_cast<size_t>(field.get<int64_t>());

@@ -12,6 +12,7 @@
 #include "harness/capture.h"
 #include "harness/compare.h"
 #include "harness/error.h"
+#include "harness/json_text.h"
 #include "harness/tensor_io.h"
 #include "harness/tolerance.h"
 
@@ -109,10 +110,7 @@ void write_report(const std::string& spec, const nlohmann::json& report) {
   if (colon == std::string::npos || spec.substr(0, colon) != "json" || colon + 1 == spec.size()) {
     fail_usage("usage.report", "replay diff --report takes json:PATH, not '" + spec + "'");
   }
-  const std::string path = spec.substr(colon + 1);
-  std::ofstream out(path, std::ios::binary);
-  out << report.dump(2) << "\n";
-  if (!out) fail_input("report.write", path + ": cannot write the report");
+  write_text_file(spec.substr(colon + 1), report.dump(2) + "\n", "report");
 }
 
 struct DiffArgs {

@@ -10,6 +10,7 @@
 #include "harness/batch_check.h"
 #include "harness/error.h"
 #include "harness/fingerprint.h"
+#include "harness/json_text.h"
 #include "harness/scan_serving.h"
 
 namespace replay::cli {
@@ -57,27 +58,9 @@ int run_batch_check(EnvArgs& args) {
   return result.batch_invariant ? kExitEquivalent : kExitDiverged;
 }
 
-std::string read_whole(const std::string& path, const char* id) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail_input(id, path + ": cannot read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void write_whole(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary);
-  out << content;
-  if (!out) fail_input("env.write", path + ": cannot write");
-}
-
 nlohmann::json load_fingerprint(const std::string& path) {
-  nlohmann::json document;
-  try {
-    document = nlohmann::json::parse(read_whole(path, "env.diff"));
-  } catch (const nlohmann::json::exception& error) {
-    fail_input("env.diff", path + ": not JSON: " + error.what());
-  }
+  // Unreadable or malformed files: env.diff.read / env.diff.parse with line and column.
+  const nlohmann::json document = read_json_file(path, "env.diff");
   if (!document.is_object() || document.value("schema", "") != "replay.fingerprint") {
     fail_input("env.diff", path + ": not a replay fingerprint (written by `replay env`)");
   }
@@ -133,7 +116,7 @@ int run_diff(const EnvArgs& args) {
                                    {"b", args.diff[1]},
                                    {"changes_outputs", changes_outputs},
                                    {"findings", findings_to_json(findings)}};
-    write_whole(spec.substr(colon + 1), report.dump(2) + "\n");
+    write_text_file(spec.substr(colon + 1), report.dump(2) + "\n", "report");
   }
   return changes_outputs ? kExitDiverged : kExitEquivalent;
 }
@@ -162,7 +145,7 @@ void emit(const EnvArgs& args, const nlohmann::json& fingerprint) {
     std::cout << text << std::flush;
     return;
   }
-  write_whole(args.out_path, text);
+  write_text_file(args.out_path, text, "env");
   std::cout << "wrote fingerprint (schema v" << kFingerprintSchemaVersion << ", "
             << fingerprint["artifacts"].size() << " artifact"
             << (fingerprint["artifacts"].size() == 1 ? "" : "s") << ") to " << args.out_path

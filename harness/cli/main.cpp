@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "harness/error.h"
+#include "harness/json_text.h"
 #include "harness/replay.h"
 
 namespace {
@@ -57,12 +58,6 @@ replay::Headers parse_headers(const std::vector<std::string>& headers,
     out.emplace_back(spec.substr(0, equals), value);
   }
   return out;
-}
-
-void write_file(const std::string& path, const std::string& content) {
-  std::ofstream out(path, std::ios::binary);
-  out << content;
-  if (!out) replay::fail_input("report.write", path + ": cannot write the report");
 }
 
 }  // namespace
@@ -144,11 +139,12 @@ int main(int argc, char** argv) {
     std::cout << replay::render_text_report(run, replay::cli::use_colour(stdout)) << std::flush;
     for (const auto& target : targets) {
       if (target.format == "json") {
-        write_file(target.path, replay::render_json_report(run).dump(2) + "\n");
+        replay::write_text_file(target.path, replay::render_json_report(run).dump(2) + "\n",
+                                "report");
       } else if (target.format == "junit") {
-        write_file(target.path, replay::render_junit_report(run));
+        replay::write_text_file(target.path, replay::render_junit_report(run), "report");
       } else {
-        write_file(target.path, replay::render_text_report(run, false));
+        replay::write_text_file(target.path, replay::render_text_report(run, false), "report");
       }
     }
     // A run that stopped on an error says so on stderr too, in one line, for scripts.

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "harness/error.h"
+#include "harness/json_text.h"
 #include "harness/tensor_io.h"
 
 namespace replay {
@@ -34,22 +35,8 @@ constexpr uint64_t kMaxCaptureBytes = uint64_t{1} << 30;
   fail_input("capture.schema", origin + ": " + (pointer.empty() ? "" : pointer + ": ") + message);
 }
 
-std::string escape_token(const std::string& key) {
-  std::string out;
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 std::string child(const std::string& pointer, const std::string& key) {
-  return pointer + "/" + escape_token(key);
+  return pointer + "/" + json_pointer_token(key);
 }
 std::string child(const std::string& pointer, size_t index) {
   return pointer + "/" + std::to_string(index);
@@ -73,34 +60,6 @@ std::string_view trim(std::string_view text) {
 std::string_view strip_bom(std::string_view text) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   return text;
-}
-
-/// "syntax error while parsing value - ..." out of nlohmann's
-/// "[json.exception.parse_error.101] parse error at line 1, column 3: syntax error ...".
-std::string parse_error_reason(const json::parse_error& error) {
-  const std::string what = error.what();
-  const size_t column = what.find(", column ");
-  if (column != std::string::npos) {
-    const size_t colon = what.find(": ", column);
-    if (colon != std::string::npos) return what.substr(colon + 2);
-  }
-  const size_t bracket = what.find("] ");
-  return bracket == std::string::npos ? what : what.substr(bracket + 2);
-}
-
-/// Line and column (1-based) of the byte nlohmann stopped at: `byte` is the 1-based count of
-/// characters read, so the offending character is text[byte - 1].
-std::pair<size_t, size_t> line_and_column(std::string_view text, size_t byte) {
-  const size_t stop = std::min(byte == 0 ? 0 : byte - 1, text.size());
-  size_t line = 1;
-  size_t line_start = 0;
-  for (size_t i = 0; i < stop; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      line_start = i + 1;
-    }
-  }
-  return {line, stop - line_start + 1};
 }
 
 std::string type_phrase(const ordered_json& value) {
@@ -341,10 +300,10 @@ std::vector<Capture> parse_json_lines(std::string_view text, const std::string& 
     try {
       value = ordered_json::parse(line.begin(), line.end());
     } catch (const json::parse_error& error) {
-      const auto [unused_line, column] = line_and_column(line, error.byte);
-      (void)unused_line;
+      size_t unused_line = 0, column = 0;
+      line_column(line, error.byte == 0 ? 0 : error.byte - 1, &unused_line, &column);
       fail_input("capture.parse",
-                 line_origin + ":" + std::to_string(column) + ": " + parse_error_reason(error));
+                 line_origin + ":" + std::to_string(column) + ": " + short_parse_message(error));
     }
     captures.push_back(parse_capture(value, line_origin, "", captures.size(), trim(line), origin));
   }
@@ -379,9 +338,10 @@ std::vector<Capture> parse_captures(const std::string& text_in, const std::strin
     document = ordered_json::parse(text.begin(), text.end());
   } catch (const json::parse_error& error) {
     if (looks_like_json_lines(text)) return parse_json_lines(text, origin);
-    const auto [line, column] = line_and_column(text, error.byte);
+    size_t line = 0, column = 0;
+    line_column(text, error.byte == 0 ? 0 : error.byte - 1, &line, &column);
     fail_input("capture.parse", origin + ":" + std::to_string(line) + ":" +
-                                    std::to_string(column) + ": " + parse_error_reason(error));
+                                    std::to_string(column) + ": " + short_parse_message(error));
   }
 
   std::vector<Capture> captures;

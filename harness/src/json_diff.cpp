@@ -11,6 +11,8 @@
 
 #include <cmath>
 
+#include "harness/json_text.h"
+
 namespace replay {
 namespace {
 
@@ -30,21 +32,6 @@ Category category(const json& value) {
     case json::value_t::object: return Category::kObject;
     default: return Category::kOther;  // binary, discarded
   }
-}
-
-std::string escape_token(const std::string& key) {
-  std::string out;
-  out.reserve(key.size());
-  for (char c : key) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 __int128 as_int128(const json& value) {
@@ -96,7 +83,7 @@ class Differ {
         order = e.key().compare(a.key());
       }
       pointer += '/';
-      pointer += escape_token(order <= 0 ? e.key() : a.key());
+      pointer += json_pointer_token(order <= 0 ? e.key() : a.key());
       if (order < 0) {
         add(JsonDifference::Kind::kMissing, pointer, *e, json());
         ++e;

@@ -33,7 +33,7 @@ std::string read_text_file(const std::string& path, const std::string& area, siz
   return text;
 }
 
-void line_column(const std::string& text, size_t byte_offset, size_t* line, size_t* column) {
+void line_column(std::string_view text, size_t byte_offset, size_t* line, size_t* column) {
   *line = 1;
   *column = 1;
   const size_t end = std::min(byte_offset, text.size());
@@ -72,6 +72,29 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& origi
 
 nlohmann::json read_json_file(const std::string& path, const std::string& area) {
   return parse_json_text(read_text_file(path, area), path, area);
+}
+
+void write_text_file(const std::string& path, const std::string& content,
+                     const std::string& area) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+  out.close();
+  if (!out) fail_input(area + ".write", path + ": cannot write: " + std::strerror(errno));
+}
+
+std::string json_pointer_token(const std::string& key) {
+  std::string out;
+  out.reserve(key.size());
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
 }
 
 }  // namespace replay

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -23,8 +24,14 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& origi
 /// read_text_file + parse_json_text; errors are kInput.
 nlohmann::json read_json_file(const std::string& path, const std::string& area);
 
+/// Writes a whole file. Throws Error kInput "<area>.write" naming the path.
+void write_text_file(const std::string& path, const std::string& content, const std::string& area);
+
+/// One JSON pointer reference token (RFC 6901): "~" -> "~0", "/" -> "~1".
+std::string json_pointer_token(const std::string& key);
+
 /// 1-based line and column of a byte offset in `text`.
-void line_column(const std::string& text, size_t byte_offset, size_t* line, size_t* column);
+void line_column(std::string_view text, size_t byte_offset, size_t* line, size_t* column);
 
 /// nlohmann's parse_error message without its "[json.exception.parse_error.101] parse error at
 /// line 1, column 3: " prefix (we say line and column ourselves).
