@@ -77,6 +77,8 @@ TEST(ReplayIntegration, NoSkewIsEquivalentAtEveryStage) {
         << stages[i].dump();
   }
   EXPECT_NE(result.run.out.find("No divergence"), std::string::npos) << result.run.out;
+  // stdout is a pipe here, not a terminal: no colour codes.
+  EXPECT_EQ(result.run.out.find("\x1b["), std::string::npos) << result.run.out;
 }
 
 struct SkewCase {
@@ -312,6 +314,22 @@ TEST(ReplayPreflight, FindingsComeFirstAndNameTheCause) {
   FixtureServer server = start_fixture_server(tabular_server_args());
   ReplayResult clean = run_replay_cli(tabular_args(server));
   EXPECT_TRUE(clean.report["preflight"]["findings"].empty()) << clean.report["preflight"].dump(2);
+}
+
+TEST(ReplayCli, ColourOnlyOnATerminalAndNeverWithNoColor) {
+  // script(1) (util-linux, essential on Debian) gives the command a pseudo-terminal.
+  TempDir dir;
+  const std::string a = dir.write("a.json", R"({"dtype": "float32", "shape": [2], "data": [1, 2]})");
+  const std::string b = dir.write("b.json", R"({"dtype": "float32", "shape": [2], "data": [1, 3]})");
+  const std::string command = replay_binary() + " diff " + a + " " + b;
+  RunResult on_terminal = run_process({"/usr/bin/script", "-qec", command, "/dev/null"});
+  EXPECT_EQ(on_terminal.exit_code, 1) << on_terminal.out << on_terminal.err;
+  EXPECT_NE(on_terminal.out.find("\x1b[31;1mDIVERGED"), std::string::npos) << on_terminal.out;
+  RunResult no_color =
+      run_process({"/usr/bin/script", "-qec", command, "/dev/null"}, 60000, {"NO_COLOR=1"});
+  EXPECT_EQ(no_color.exit_code, 1);
+  EXPECT_NE(no_color.out.find("DIVERGED"), std::string::npos) << no_color.out;
+  EXPECT_EQ(no_color.out.find("\x1b["), std::string::npos) << no_color.out;
 }
 
 // ---- faults: each a one-line error and exit 3, never a hang ----
