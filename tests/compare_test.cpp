@@ -637,7 +637,30 @@ float awkward(std::mt19937& rng) {
   }
 }
 
+// The instruction sets this CPU has, best first, each in turn as the kernels' limit; the limit is
+// set back to the best when the test ends.
+std::vector<VectorIsa> isas_of_this_cpu() {
+  std::vector<VectorIsa> isas;
+  for (VectorIsa isa : {VectorIsa::kAvx512, VectorIsa::kAvx2}) {
+    set_vector_isa_limit(isa);
+    if (float32_block_isa() == isa) isas.push_back(isa);
+  }
+  set_vector_isa_limit(VectorIsa::kAvx512);
+  return isas;
+}
+
+std::string isa_name(VectorIsa isa) {
+  return isa == VectorIsa::kAvx512 ? "avx512" : isa == VectorIsa::kAvx2 ? "avx2" : "none";
+}
+
+struct IsaLimitReset {
+  ~IsaLimitReset() { set_vector_isa_limit(VectorIsa::kAvx512); }
+};
+
 TEST(Large, VectorisedPassAgreesWithTheGenericPass) {
+  const IsaLimitReset reset;
+  for (const VectorIsa isa : isas_of_this_cpu()) {
+  set_vector_isa_limit(isa);
   std::mt19937 rng(11);
   const int64_t sizes[] = {1, 7, 8, 9, 31, 2047, 2048, 2049, 5003, (int64_t{1} << 20) + 13};
   for (const int64_t n : sizes) {
@@ -668,7 +691,8 @@ TEST(Large, VectorisedPassAgreesWithTheGenericPass) {
       if (variant == 3) t.rule = Rule::kMean;
       CompareOptions options;
       options.threads = variant % 2 == 0 ? 1 : 3;
-      const std::string what = "n=" + std::to_string(n) + " variant=" + std::to_string(variant);
+      const std::string what = isa_name(isa) + " n=" + std::to_string(n) +
+                               " variant=" + std::to_string(variant);
       const TensorComparison fast = compare_tensors(a, r, t, options);
       set_vectorised_compare(false);
       const TensorComparison slow = compare_tensors(a, r, t, options);
@@ -683,9 +707,49 @@ TEST(Large, VectorisedPassAgreesWithTheGenericPass) {
   Tensor r = Tensor::zeros("r", DType::kFloat32, {3000});
   r.mutable_data_as<float>()[2500] = -0.0f;
   const TensorComparison c = compare_tensors(a, r, {});
-  EXPECT_TRUE(c.passed);
-  EXPECT_FALSE(c.bit_identical);
-  EXPECT_EQ(c.abs_error_histogram[0], 3000);
+  EXPECT_TRUE(c.passed) << isa_name(isa);
+  EXPECT_FALSE(c.bit_identical) << isa_name(isa);
+  EXPECT_EQ(c.abs_error_histogram[0], 3000) << isa_name(isa);
+  }
+}
+
+// The histogram of the vectorised pass at every edge its bucket lookup has: each power of two
+// (the AVX-512 kernel looks buckets up by pairs of binades) and its neighbours, each threshold
+// and its neighbours, zero, denormals, the largest floats and an infinite error.
+TEST(Large, VectorisedHistogramAtEveryEdge) {
+  std::vector<float> errors = {0.0f, std::numeric_limits<float>::denorm_min(),
+                               std::numeric_limits<float>::min(), std::numeric_limits<float>::max()};
+  for (int exponent = -149; exponent <= 127; ++exponent) {
+    const float power = std::ldexp(1.0f, exponent);
+    errors.insert(errors.end(), {power, std::nextafter(power, 0.0f), std::nextafter(power, std::numeric_limits<float>::infinity())});
+  }
+  for (const double threshold : {1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3,
+                                 1e-2, 1e-1, 1e0, 1e1, 1e2}) {
+    const float near = static_cast<float>(threshold);
+    errors.insert(errors.end(), {near, std::nextafter(near, 0.0f), std::nextafter(near, std::numeric_limits<float>::infinity())});
+  }
+  const int64_t n = static_cast<int64_t>(errors.size()) + 2;
+  Tensor a = Tensor::zeros("a", DType::kFloat32, {n});
+  Tensor r = Tensor::zeros("r", DType::kFloat32, {n});
+  float* pa = a.mutable_data_as<float>();
+  float* pr = r.mutable_data_as<float>();
+  for (size_t i = 0; i < errors.size(); ++i) pr[i] = (i % 2 ? -1.0f : 1.0f) * errors[i];  // |0 - r|
+  pa[n - 2] = 3e38f;  // a - r overflows: an infinite error between finite values
+  pr[n - 2] = -3e38f;
+  pa[n - 1] = 1.0f;
+  pr[n - 1] = 1.0f;
+  Tolerance t;
+  t.reference = Reference::kLocal;  // rel = e / |a|: 0 / 0 and e / 0 along the way
+  set_vectorised_compare(false);
+  const TensorComparison slow = compare_tensors(a, r, t);
+  set_vectorised_compare(true);
+  const IsaLimitReset reset;
+  for (const VectorIsa isa : isas_of_this_cpu()) {
+    set_vector_isa_limit(isa);
+    const TensorComparison fast = compare_tensors(a, r, t);
+    expect_same_comparison(fast, slow, isa_name(isa));
+  }
+  EXPECT_EQ(slow.abs_error_histogram[0], 3);  // the two zero errors and the equal pair
 }
 
 // --- numpy.isclose vectors ------------------------------------------------------------------

@@ -6,8 +6,8 @@
 //   (float when the compared dtype fits a float exactly, else double): no temporary grows with
 //   the tensor, except the error buffers of the median/quantile rules, which need every error.
 // - float32 pairs under allclose/either (the common case) go through one vectorised kernel per
-//   block (compare_kernels.cpp, AVX2 picked at run time): the rule, sums in per-lane double
-//   accumulators, maxima, histogram counts and a bit per mismatch, in one read of the data.
+//   block (compare_kernels.cpp, AVX-512 or AVX2 picked at run time): the rule, sums in per-lane
+//   double accumulators, maxima, histogram counts and a bit per mismatch, in one read of the data.
 //   Indexes are located lazily: only the mismatched pairs of a block are revisited, in order.
 //   A block holding a NaN or an infinity, and every other dtype or rule, takes the generic
 //   process_block, whose results the kernel reproduces (sums up to summation order).
@@ -40,11 +40,7 @@ constexpr int64_t kChunkElements = int64_t{1} << 20;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Decade thresholds of the histogram: 1e-12 ... 1e2 (bucket k+1 holds (t[k-1], t[k]]).
-constexpr std::array<double, 15> kHistogramThresholds = {
-    1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2};
-static_assert(kHistogramThresholds.size() == kHistogramThresholdCount);
-static_assert(kBlockElements <= kFloat32BlockMax && kBlockElements % 8 == 0);
+static_assert(kBlockElements <= kFloat32BlockMax && kBlockElements % 64 == 0);
 
 enum class Kind { kBool, kInteger, kFloat };
 Kind kind_of(DType dtype) {
@@ -288,20 +284,6 @@ void add_to_histogram(int64_t positive, const int32_t* above, Partial& out) {
     out.histogram[k + 1] += above[k - 1] - above[k];
   }
   out.histogram[kHistogramThresholds.size() + 1] += above[kHistogramThresholds.size() - 1];
-}
-
-// e > threshold  <=>  e > (the greatest float <= threshold), for e a float.
-const float* float_thresholds_below() {
-  static const std::array<float, kHistogramThresholds.size()> below = [] {
-    std::array<float, kHistogramThresholds.size()> out{};
-    for (size_t k = 0; k < kHistogramThresholds.size(); ++k) {
-      float b = static_cast<float>(kHistogramThresholds[k]);
-      if (static_cast<double>(b) > kHistogramThresholds[k]) b = std::nextafter(b, 0.0f);
-      out[k] = b;
-    }
-    return out;
-  }();
-  return below.data();
 }
 
 // One block: begin..begin+n of the flat order.
@@ -560,14 +542,19 @@ bool float32_fast_plan(const Tensor& actual, const Tensor& reference, const Plan
          float32_block_figures_available() && vectorised_compare.load(std::memory_order_relaxed);
 }
 
+// The kernel's outputs for one block, reused from block to block.
+struct Float32BlockScratch {
+  Float32BlockFigures figures;
+  uint64_t fail_words[kBlockElements / 64];
+};
+
 // One block through the vectorised kernel; false (nothing recorded) when the block holds a
 // pair that is not finite, for the generic process_block to take.
 bool process_block_float32(const float* a, const float* r, const Float32Rule& rule,
-                           int64_t begin, int64_t n, float* e, Partial& out) {
-  Float32BlockFigures f;
-  uint8_t fail_bytes[kBlockElements / 8];
-  if (!float32_block_figures(a + begin, r + begin, static_cast<int32_t>(n), rule, e, fail_bytes,
-                             f)) {
+                           int64_t begin, int64_t n, Float32BlockScratch& scratch, Partial& out) {
+  Float32BlockFigures& f = scratch.figures;
+  if (!float32_block_figures(a + begin, r + begin, static_cast<int32_t>(n), rule,
+                             scratch.fail_words, f)) {
     return false;
   }
   out.mismatched += n - f.passing;
@@ -586,13 +573,11 @@ bool process_block_float32(const float* a, const float* r, const Float32Rule& ru
   if (positive > 0) add_to_histogram(positive, f.above, out);
   if (f.passing == n) return true;
   // The mismatches, in order: rare, located one by one.
-  const int64_t bytes = (n + 7) / 8;
-  for (int64_t byte = 0; byte < bytes; byte += 8) {
-    uint64_t word = 0;
-    std::memcpy(&word, fail_bytes + byte, static_cast<size_t>(std::min<int64_t>(8, bytes - byte)));
-    for (; word != 0; word &= word - 1) {
-      const int64_t i = byte * 8 + __builtin_ctzll(word);
-      note_mismatch(begin + i, a[begin + i], r[begin + i], static_cast<double>(e[i]),
+  for (int64_t w = 0; w < (n + 63) / 64; ++w) {
+    for (uint64_t word = scratch.fail_words[w]; word != 0; word &= word - 1) {
+      const int64_t i = w * 64 + __builtin_ctzll(word);
+      const float e = std::fabs(a[begin + i] - r[begin + i]);  // as the kernel computes it
+      note_mismatch(begin + i, a[begin + i], r[begin + i], static_cast<double>(e),
                     rule.reference_is_actual, out);
     }
   }
@@ -612,12 +597,12 @@ Partial run_range(const Tensor& actual, const Tensor& reference, const Plan& pla
       rule.either = plan.rule == Rule::kEither;
       rule.reference_is_actual = plan.reference_is_actual;
       rule.sum_rel = plan.rule == Rule::kMean;
-      rule.thresholds_below = float_thresholds_below();
       const float* a = actual.data_as<float>();
       const float* r = reference.data_as<float>();
+      Float32BlockScratch scratch;
       for (int64_t offset = 0; offset < n; offset += kBlockElements) {
         const int64_t count = std::min(kBlockElements, n - offset);
-        if (!process_block_float32(a, r, rule, begin + offset, count, buffers->e, partial)) {
+        if (!process_block_float32(a, r, rule, begin + offset, count, scratch, partial)) {
           process_block<Real>(actual, reference, plan, begin + offset, count, *buffers, partial);
         }
       }

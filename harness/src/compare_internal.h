@@ -2,6 +2,7 @@
 // Private to the comparison (compare*.cpp) and its tests: the pieces shared between the block
 // kernels, the vectorised fast path and the rendering.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -24,8 +25,14 @@ bool element_passes(double a, double r, Rule rule, double atol, double rtol, boo
 int64_t count_close_float32(const float* a, const float* r, const float* ref, int64_t n,
                             float atol, float rtol, bool equal_nan);
 
-/// Number of decade thresholds of the |error| histogram (1e-12 ... 1e2).
-inline constexpr size_t kHistogramThresholdCount = 15;
+/// Decade thresholds of the |error| histogram: bucket 0 holds the zero errors, bucket 1 the
+/// errors in (0, 1e-12], bucket k + 1 those in (t[k-1], t[k]], the last those above 1e2.
+inline constexpr std::array<double, 15> kHistogramThresholds = {
+    1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2};
+inline constexpr size_t kHistogramThresholdCount = kHistogramThresholds.size();
+
+/// For each threshold, the greatest float <= it: e > threshold <=> e > this, for a float e.
+const float* float_thresholds_below();
 
 /// Most pairs float32_block_figures takes at once.
 inline constexpr int32_t kFloat32BlockMax = 2048;
@@ -36,8 +43,6 @@ struct Float32Rule {
   bool either = false;               ///< Rule::kEither: within atol or within rtol * |ref|
   bool reference_is_actual = false;  ///< ref = a (Reference::kLocal), else ref = r
   bool sum_rel = false;              ///< also sum the relative errors (Rule::kMean)
-  /// For each threshold, the greatest float <= it: e > threshold <=> e > this, for float e.
-  const float* thresholds_below = nullptr;
 };
 
 /// The figures of one block of finite float32 pairs. Sums are in double (per-lane
@@ -53,15 +58,27 @@ struct Float32BlockFigures {
 };
 
 /// The full figures of pairs a[0..n), r[0..n), n <= kFloat32BlockMax, in one vectorised pass
-/// (AVX2). The rule's atol and rtol must be finite and >= 0 (equal pairs then pass by it). Writes |a - r| to e_scratch (n rounded up to a multiple of 8 floats) and a bit per
-/// pair that fails the rule to fail_bytes (bit i % 8 of byte i / 8). Returns false, leaving the
-/// outputs meaningless, when a pair is not finite or the CPU has no AVX2: the caller then takes
-/// the generic path for the block.
+/// (AVX-512 or AVX2, see float32_block_isa). The rule's atol and rtol must be finite and >= 0
+/// (equal pairs then pass by it). Writes a bit per pair that fails the rule to fail_words (bit
+/// i % 64 of word i / 64, for the words up to pair n - 1; bits from n on read 0). Returns false,
+/// leaving the outputs meaningless, when a pair is not finite or the CPU has neither instruction
+/// set: the caller then takes the generic path for the block.
 bool float32_block_figures(const float* a, const float* r, int32_t n, const Float32Rule& rule,
-                           float* e_scratch, uint8_t* fail_bytes, Float32BlockFigures& out);
+                           uint64_t* fail_words, Float32BlockFigures& out);
+
+/// The instruction sets of the vectorised kernels, in order.
+enum class VectorIsa { kNone, kAvx2, kAvx512 };
+
+/// The instruction set float32_block_figures uses: the best the CPU has, up to the limit.
+VectorIsa float32_block_isa();
 
 /// Whether float32_block_figures can succeed on this CPU.
 bool float32_block_figures_available();
+
+/// Tests only: the best instruction set float32_block_figures may use (kNone: none, every block
+/// then takes the generic path), so a test can run each kernel the CPU has. Process-wide;
+/// kAvx512 by default.
+void set_vector_isa_limit(VectorIsa limit);
 
 /// Tests only: with false, compare_tensors takes the generic (scalar) path for every block, so a
 /// test can hold the vectorised pass against it. Process-wide; true by default.
