@@ -2,10 +2,10 @@
 # Comparison throughput, one thread, 64M float32 pairs: replay's allclose verdict (with its
 # mismatch count) and full compare_tensors figures, beside a plain read loop over the same two
 # buffers in the same process and numpy.allclose on the same sizes. Prints GB/s (median of 3)
-# and the ratios. Usage: scripts/bench_compare.sh [build-dir]   (default: build-bench)
+# and the ratios. Usage: scripts/bench_compare.sh [build-dir]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD_DIR="${1:-build-bench}"
+BUILD_DIR="${1:-${REPLAY_BUILD_DIR:-build}}"
 PYTHON=/usr/bin/python3  # Debian's python3 with python3-numpy
 
 cmake -G Ninja -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
