@@ -382,6 +382,33 @@ INSTANTIATE_TEST_SUITE_P(EveryFault, ReplayFault,
                            return name;
                          });
 
+TEST(ReplayFaults, HugeResponseIsRefusedNotBuffered) {
+  FixtureServer server = start_fixture_server(tabular_server_args({"--fault", "huge-body=8"}));
+  ASSERT_GT(server.port, 0);
+  std::vector<std::string> args = tabular_args(server);
+  args.insert(args.end(), {"--max-response-mb", "1", "--no-preflight"});
+  ReplayResult result = run_replay_cli(args);
+  EXPECT_EQ(result.run.exit_code, 3) << diagnose(result);
+  expect_one_line_error(result.run, "remote.too_large");
+}
+
+TEST(ReplayFaults, SlowServerWithinTheTimeoutStillAnswers) {
+  FixtureServer server = start_fixture_server(tabular_server_args({"--fault", "slow=400"}));
+  ASSERT_GT(server.port, 0);
+  std::vector<std::string> args = tabular_args(server);
+  args.insert(args.end(), {"--timeout-ms", "5000", "--no-preflight"});
+  ReplayResult result = run_replay_cli(args);
+  EXPECT_EQ(result.run.exit_code, 0) << diagnose(result);
+  EXPECT_GE(result.report["captures"][0]["remote_ms"].get<double>(), 400.0) << result.report.dump(2);
+
+  // The same server past a shorter timeout: remote.timeout, exit 3.
+  args = tabular_args(server);
+  args.insert(args.end(), {"--timeout-ms", "150", "--no-preflight"});
+  result = run_replay_cli(args);
+  EXPECT_EQ(result.run.exit_code, 3) << diagnose(result);
+  expect_one_line_error(result.run, "remote.timeout");
+}
+
 TEST(ReplayFaults, ServerThatLiesAboutShapesIsCaught) {
   FixtureServer server = start_fixture_server(tabular_server_args({"--fault", "lie-shape"}));
   ASSERT_GT(server.port, 0);

@@ -94,6 +94,10 @@ int main(int argc, char** argv) {
                              "cuda:5", "cuda:6", "cuda:7"}));
   app.add_option("--timeout-ms", options.remote.timeout_ms, "remote timeout in ms (default 10000)")
       ->check(CLI::Range(1, 3600000));
+  size_t max_response_mb = options.remote.max_body_bytes >> 20;
+  app.add_option("--max-response-mb", max_response_mb,
+                 "refuse remote responses larger than this many MiB (default 512)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20));
   app.add_option("--header", headers, "extra request header 'Name: value' (never printed)");
   app.add_option("--header-env", header_envs,
                  "request header Name=ENVVAR from the environment (never printed)");
@@ -131,6 +135,7 @@ int main(int argc, char** argv) {
     options.atol = atol;
     options.rtol = rtol;
     options.preflight = !no_preflight;
+    options.remote.max_body_bytes = max_response_mb << 20;
     options.remote.extra_headers = parse_headers(headers, header_envs);
     std::vector<ReportTarget> targets;
     for (const auto& spec : reports) targets.push_back(parse_report_spec(spec));
