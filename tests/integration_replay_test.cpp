@@ -137,6 +137,27 @@ TEST(ReplayIntegration, TheDocumentedCommandLineWorksWithoutConfig) {
   EXPECT_NE(run.out.find("outputs"), std::string::npos) << run.out;
 }
 
+TEST(ReplayIntegration, IntermediatesAreComparedWhereProductionExposesThem) {
+  // Without the debug header, the no-config replay sees outputs and prediction only; a server
+  // that always exposes its intermediates gives the payload and features stages too.
+  for (const bool expose : {false, true}) {
+    std::vector<std::string> server_args = {"--model", fixture_path("simple_mlp.pt"), "--config",
+                                            fixture_path("simple.json")};
+    if (expose) server_args.push_back("--expose-intermediates");
+    FixtureServer server = start_fixture_server(server_args);
+    ASSERT_GT(server.port, 0);
+    ReplayResult result =
+        run_replay_cli({"--capture", fixture_path("simple_input.json"), "--local",
+                        fixture_path("simple_mlp.pt"), "--remote", server.url() + "/predict"});
+    EXPECT_EQ(result.run.exit_code, 0) << diagnose(result);
+    const auto& stages = result.report["captures"][0]["stages"];
+    for (int i : {0, 1}) {
+      EXPECT_EQ(stages[i]["verdict"] == "not_observed", !expose) << stages[i].dump();
+    }
+    for (int i : {2, 3}) EXPECT_NE(stages[i]["verdict"], "not_observed") << stages[i].dump();
+  }
+}
+
 TEST(ReplayIntegration, ModelServedInTrainingModeIsFoundWithoutConfig) {
   FixtureServer server = start_fixture_server({"--model", fixture_path("simple_mlp.pt"), "--config",
                                                fixture_path("simple.json"), "--skew", "train-mode"});
