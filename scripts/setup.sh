@@ -8,8 +8,6 @@ packages=(
   libtorch-dev                # LibTorch 1.13 (CPU): local backend and fixture models
   libcpp-httplib-dev          # HTTP client (remote protocol) and fixture server
   nlohmann-json3-dev          # JSON captures, configs, reports
-  libxtensor-dev libxsimd-dev # vectorised comparison kernels
-  libeigen3-dev               # zero-copy views for the transforms
   libssl-dev                  # SHA-256 (hardware SHA instructions) for artifact fingerprints
   libcli11-dev                # argument parsing
   libzip-dev                  # .npz archives

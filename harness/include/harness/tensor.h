@@ -1,7 +1,7 @@
 #pragma once
 /// The one neutral tensor type that flows through traces, diffs and reports.
 /// Conversions to and from torch::Tensor, JSON and .npy happen at the edges (tensor_io.h,
-/// the torch adapter); xtensor and Eigen are used as zero-copy views over data().
+/// the torch adapter). Comparison kernels read data() directly (compare_kernels.cpp).
 
 #include <cstddef>
 #include <cstdint>
