@@ -358,7 +358,7 @@ TEST(Postprocess, ArgmaxOverTheLastAxisByDefault) {
       make_postprocessor({{"type", "argmax"}})
           ->run({floats({3, 3}, {0.1, 0.7, 0.2, 2, 2, 1, -1, -3, -0.5})});
   ASSERT_EQ(labels.size(), 1u);
-  EXPECT_EQ(labels[0].name(), "label");
+  EXPECT_EQ(labels[0].name(), "prediction");
   EXPECT_EQ(labels[0].dtype(), DType::kInt64);
   EXPECT_EQ(labels[0].shape(), (std::vector<int64_t>{3}));
   EXPECT_EQ(values_of(labels[0]), (std::vector<double>{1, 0, 2}));  // a tie gives the first
@@ -383,7 +383,7 @@ TEST(Postprocess, ThresholdWithAndWithoutSigmoid) {
   const std::vector<Tensor> labels =
       make_postprocessor({{"type", "threshold"}, {"apply", "sigmoid"}})
           ->run({floats({4, 1}, {-1, 0, 0.01, 3})});
-  EXPECT_EQ(labels[0].name(), "label");
+  EXPECT_EQ(labels[0].name(), "prediction");
   EXPECT_EQ(labels[0].dtype(), DType::kInt64);
   EXPECT_EQ(labels[0].shape(), (std::vector<int64_t>{4, 1}));
   // sigmoid(0) = 0.5 is not above the threshold, as in sklearn's predict.
@@ -405,7 +405,7 @@ TEST(Postprocess, IdentityKeepsEveryOutput) {
 TEST(Postprocess, DefaultIsArgmaxForClassScoresElseIdentity) {
   const auto postprocessor = make_postprocessor(nullptr);
   const std::vector<Tensor> labels = postprocessor->run({floats({2, 3}, {0, 1, 0, 3, 2, 1})});
-  EXPECT_EQ(labels[0].name(), "label");
+  EXPECT_EQ(labels[0].name(), "prediction");
   EXPECT_EQ(values_of(labels[0]), (std::vector<double>{1, 0}));
   EXPECT_EQ(postprocessor->run({floats({2, 1}, {0.3, 0.8})})[0].name(), "output");
   EXPECT_EQ(postprocessor->run({floats({6}, {0, 1, 2, 3, 4, 5})})[0].name(), "output");

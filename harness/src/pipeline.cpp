@@ -106,7 +106,7 @@ class IdentityPostprocessor : public Postprocessor {
   std::vector<Tensor> run(const std::vector<Tensor>& outputs) const override { return outputs; }
 };
 
-/// Index of the largest value along `axis` of the first output -> int64 "label" (that axis
+/// Index of the largest value along `axis` of the first output -> int64 "prediction" (that axis
 /// removed). Ties give the first index; a NaN counts as the largest, as in torch and numpy.
 class ArgmaxPostprocessor : public Postprocessor {
  public:
@@ -137,7 +137,7 @@ class ArgmaxPostprocessor : public Postprocessor {
       if (d != axis) label_shape.push_back(shape[d]);
     }
     const std::vector<double> values = scores.to_doubles();
-    Tensor labels = Tensor::zeros("label", DType::kInt64, label_shape);
+    Tensor labels = Tensor::zeros("prediction", DType::kInt64, label_shape);
     int64_t* out = labels.mutable_data_as<int64_t>();
     for (int64_t o = 0; o < outer; ++o) {
       for (int64_t i = 0; i < inner; ++i) {
@@ -158,7 +158,7 @@ class ArgmaxPostprocessor : public Postprocessor {
 };
 
 /// 1 where the first output (after an optional sigmoid) is strictly greater than the
-/// threshold, as sklearn's predict (decision_function > 0), else 0 -> int64 "label", same shape.
+/// threshold, as sklearn's predict (decision_function > 0), else 0 -> int64 "prediction", same shape.
 class ThresholdPostprocessor : public Postprocessor {
  public:
   ThresholdPostprocessor(double threshold, bool sigmoid)
@@ -167,7 +167,7 @@ class ThresholdPostprocessor : public Postprocessor {
   std::vector<Tensor> run(const std::vector<Tensor>& outputs) const override {
     const Tensor& scores = first_output(outputs, "threshold");
     const std::vector<double> values = scores.to_doubles();
-    Tensor labels = Tensor::zeros("label", DType::kInt64, scores.shape());
+    Tensor labels = Tensor::zeros("prediction", DType::kInt64, scores.shape());
     int64_t* out = labels.mutable_data_as<int64_t>();
     for (size_t i = 0; i < values.size(); ++i) {
       const double value = sigmoid_ ? 1.0 / (1.0 + std::exp(-values[i])) : values[i];

@@ -51,7 +51,7 @@ class Postprocessor {
 std::unique_ptr<Preprocessor> make_preprocessor(const nlohmann::json& spec);
 
 /// Built-in postprocessing from the config's "postprocess" object:
-///   {"type": "argmax", "axis": -1} -> int64 labels; {"type": "threshold", "threshold": 0.5,
+///   {"type": "argmax", "axis": -1} -> int64 labels named "prediction"; {"type": "threshold", "threshold": 0.5,
 ///   "apply": "sigmoid" | "none"} -> int64 0/1; {"type": "identity"} -> the outputs.
 /// A null spec gives argmax over the last axis for a [batch, classes>1] output, identity otherwise.
 std::unique_ptr<Postprocessor> make_postprocessor(const nlohmann::json& spec);
