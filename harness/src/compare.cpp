@@ -133,19 +133,6 @@ void load_block(const Tensor& tensor, DType round_to, int64_t begin, int64_t n, 
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<Real>(round_to_dtype(out[i], round_to));
 }
 
-void load_block_int(const Tensor& tensor, int64_t begin, int64_t n, int64_t* out) {
-  const std::byte* base = tensor.data();
-  switch (tensor.dtype()) {
-    case DType::kBool: convert<uint8_t>(base, begin, n, out); for (int64_t i = 0; i < n; ++i) out[i] = out[i] != 0; break;
-    case DType::kUInt8: convert<uint8_t>(base, begin, n, out); break;
-    case DType::kInt8: convert<int8_t>(base, begin, n, out); break;
-    case DType::kInt16: convert<int16_t>(base, begin, n, out); break;
-    case DType::kInt32: convert<int32_t>(base, begin, n, out); break;
-    case DType::kInt64: convert<int64_t>(base, begin, n, out); break;
-    default: REPLAY_CHECK(false);
-  }
-}
-
 // ----------------------------------------------------------------------------------------------
 // The figures of one chunk, merged in chunk order.
 
@@ -303,8 +290,10 @@ void process_block(const Tensor& actual, const Tensor& reference, const Plan& pl
   const Real inf = std::numeric_limits<Real>::infinity();
 
   if (plan.integer_mode) {
-    load_block_int(actual, begin, n, buf.ia);
-    load_block_int(reference, begin, n, buf.ir);
+    // Integers (and bool) exactly, as int64: load_block with no rounding.
+    REPLAY_CHECK(!dtype_is_floating(actual.dtype()) && !dtype_is_floating(reference.dtype()));
+    load_block(actual, actual.dtype(), begin, n, buf.ia);
+    load_block(reference, reference.dtype(), begin, n, buf.ir);
     for (int64_t i = 0; i < n; ++i) {
       const __int128 d = static_cast<__int128>(buf.ia[i]) - buf.ir[i];
       e[i] = static_cast<Real>(d < 0 ? -d : d);
