@@ -28,13 +28,7 @@ void add_agent_command(CLI::App& app, int* exit_code) {
       "shell.");
   agent->add_option("--listen", args->listen, "HOST:PORT to listen on; port 0 picks a free one")
       ->capture_default_str();
-  agent->add_option("--artifact", args->fingerprint.artifacts,
-                    "file or folder to include in the fingerprint; repeatable");
-  agent->add_option("--python-env", args->fingerprint.python_env, "site-packages folder");
-  agent->add_option("--docker-inspect", args->fingerprint.docker_inspect,
-                    "`docker inspect` JSON of this image or container");
-  agent->add_option("--image-digest", args->fingerprint.image_digest, "image digest to report");
-  agent->add_flag("--no-runtime", args->no_runtime, "do not load LibTorch");
+  add_fingerprint_options(agent, &args->fingerprint, &args->no_runtime);
 
   agent->callback([args, exit_code] {
     const auto [host, port] = parse_listen_address(args->listen);

@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "harness/fingerprint.h"
+
 namespace replay::cli {
 
 /// Each add_* registers a subcommand whose callback stores the process exit code in *exit_code.
@@ -11,6 +13,10 @@ namespace replay::cli {
 void add_diff_command(CLI::App& app, int* exit_code);   // replay diff A B
 void add_env_command(CLI::App& app, int* exit_code);    // replay env ...
 void add_agent_command(CLI::App& app, int* exit_code);  // replay agent --listen ADDR
+
+/// The options that say what a fingerprint covers (--artifact, --python-env, --docker-inspect,
+/// --image-digest, --no-runtime), shared by `replay env` and `replay agent`.
+void add_fingerprint_options(CLI::App* command, FingerprintOptions* options, bool* no_runtime);
 
 /// True when colour should be used on this stream: a terminal, and NO_COLOR unset.
 bool use_colour(FILE* stream);

@@ -155,6 +155,19 @@ void emit(const EnvArgs& args, const nlohmann::json& fingerprint) {
 
 }  // namespace
 
+void add_fingerprint_options(CLI::App* command, FingerprintOptions* options, bool* no_runtime) {
+  command->add_option("--artifact", options->artifacts,
+                      "file or folder (recursively) to hash; repeatable");
+  command->add_option("--python-env", options->python_env,
+                      "site-packages folder whose package versions to record");
+  command->add_option("--docker-inspect", options->docker_inspect,
+                      "`docker inspect` JSON of the image or container (digest, reference)");
+  command->add_option("--image-digest", options->image_digest,
+                      "image digest (sha256:...) to record");
+  command->add_flag("--no-runtime", *no_runtime,
+                    "do not load LibTorch (no runtime or TorchScript facts; faster)");
+}
+
 void add_env_command(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<EnvArgs>();
   CLI::App* env = app.add_subcommand(
@@ -162,19 +175,10 @@ void add_env_command(CLI::App& app, int* exit_code) {
       "Fingerprint this environment (artifacts' SHA-256, LibTorch and CUDA settings, CPU, OS, "
       "numerics environment variables, container, Python packages), fetch a remote one, diff "
       "two (exit 1 when a difference can change outputs), or scan Python serving code.");
-  env->add_option("--artifact", args->fingerprint.artifacts,
-                  "file or folder (recursively) to hash; repeatable");
-  env->add_option("--python-env", args->fingerprint.python_env,
-                  "site-packages folder whose package versions to record");
-  env->add_option("--docker-inspect", args->fingerprint.docker_inspect,
-                  "`docker inspect` JSON of the image or container (digest, reference)");
-  env->add_option("--image-digest", args->fingerprint.image_digest,
-                  "image digest (sha256:...) to record");
+  add_fingerprint_options(env, &args->fingerprint, &args->no_runtime);
   env->add_option("--hash-threads", args->fingerprint.hash_threads,
                   "files hashed at once (0: one per core)")
       ->check(CLI::NonNegativeNumber);
-  env->add_flag("--no-runtime", args->no_runtime,
-                "do not load LibTorch (no runtime or TorchScript facts; faster)");
   env->add_option("--out", args->out_path, "write the fingerprint JSON here instead of stdout");
   env->add_option("--diff", args->diff, "compare two fingerprints: A.json (local) B.json (remote)")
       ->expected(2);
