@@ -198,12 +198,8 @@ std::string base_url(const std::string& url) {
 Preflight run_preflight(const ReplayOptions& options) {
   Preflight preflight;
   preflight.ran = true;
-  FingerprintOptions fingerprint_options;
-  if (!options.model_path.empty()) fingerprint_options.artifacts.push_back(options.model_path);
-  if (!options.config_path.empty()) fingerprint_options.artifacts.push_back(options.config_path);
-  fingerprint_options.include_torch_runtime = !options.model_path.empty();
-  nlohmann::json local = collect_fingerprint(fingerprint_options);
-  preflight.local_fingerprinted = true;
+  // The local fingerprint (hashing the model, loading it for its TorchScript facts) is only
+  // worth its cost when there is a remote one to diff it with.
   if (options.remote_url.empty()) {
     preflight.remote_status = "skipped: no --remote";
     return preflight;
@@ -220,7 +216,11 @@ Preflight run_preflight(const ReplayOptions& options) {
     return preflight;
   }
   preflight.remote_status = "fetched";
-  preflight.findings = diff_fingerprints(local, remote);
+  FingerprintOptions fingerprint_options;
+  if (!options.model_path.empty()) fingerprint_options.artifacts.push_back(options.model_path);
+  if (!options.config_path.empty()) fingerprint_options.artifacts.push_back(options.config_path);
+  fingerprint_options.include_torch_runtime = !options.model_path.empty();
+  preflight.findings = diff_fingerprints(collect_fingerprint(fingerprint_options), remote);
   return preflight;
 }
 

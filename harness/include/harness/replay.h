@@ -53,7 +53,6 @@ struct CaptureOutcome {
 
 struct Preflight {
   bool ran = false;
-  bool local_fingerprinted = false;
   /// "fetched", "not served" (404), "unavailable: <why>", or "skipped".
   std::string remote_status = "skipped";
   std::vector<EnvFinding> findings;
