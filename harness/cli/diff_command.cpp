@@ -57,7 +57,7 @@ std::vector<Tensor> load_json_tensors(const std::string& path) {
   if (value.is_object() && !value.empty()) {  // {"name": tensor, ...}
     std::vector<Tensor> tensors;
     for (const auto& [name, tensor] : value.items()) {
-      tensors.push_back(tensor_from_json(name, tensor, path + ": /" + name));
+      tensors.push_back(tensor_from_json(name, tensor, path + ": /" + json_pointer_token(name)));
     }
     return tensors;
   }

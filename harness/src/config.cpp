@@ -60,7 +60,7 @@ Config parse_config(const nlohmann::json& document, const std::string& origin) {
   for (const auto& [key, value] : document.items()) {
     bool known = false;
     for (const char* candidate : kKnownKeys) known = known || key == candidate;
-    if (!known) schema_error(origin, "/" + key, "unknown key");
+    if (!known) schema_error(origin, "/" + json_pointer_token(key), "unknown key");
   }
   if (document.contains("version") &&
       (!document["version"].is_number_integer() || document["version"].get<int>() != 1)) {

@@ -61,7 +61,7 @@ std::vector<Tensor> tensors_from_value(Stage stage, const nlohmann::json& value,
   std::vector<Tensor> tensors;
   if (value.is_object() && !is_json_tensor_object(value)) {
     for (const auto& [name, item] : value.items()) {
-      tensors.push_back(tensor_from_json(name, item, where + "/" + name));
+      tensors.push_back(tensor_from_json(name, item, where + "/" + json_pointer_token(name)));
     }
     if (tensors.empty()) fail_input("tensor.json", where + ": an empty object holds no tensor");
   } else {

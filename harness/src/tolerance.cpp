@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "harness/error.h"
+#include "harness/json_text.h"
 
 namespace replay {
 namespace {
@@ -22,7 +23,7 @@ constexpr RuleName kRuleNames[] = {
 
 [[noreturn]] void fail_tolerance(const std::string& where, const std::string& key,
                                  const std::string& what) {
-  fail_input("config.tolerance", where + "/" + key + ": " + what);
+  fail_input("config.tolerance", where + "/" + json_pointer_token(key) + ": " + what);
 }
 
 double non_negative_number(const nlohmann::json& value, const std::string& where,
@@ -180,13 +181,13 @@ ToleranceSet ToleranceSet::from_json(const nlohmann::json& spec, const std::stri
                        stage_where + "/tensors: must be an object, got " + tensors.dump());
           }
           for (const auto& [tensor, tensor_spec] : tensors.items()) {
-            parse_tolerance(tensor_spec, Tolerance{}, stage_where + "/tensors/" + tensor);
+            parse_tolerance(tensor_spec, Tolerance{}, stage_where + "/tensors/" + json_pointer_token(tensor));
           }
         }
       }
       set.stages_ = value;
     } else {
-      fail_input("config.tolerance", where + "/" + key + ": unknown key (default, stages)");
+      fail_input("config.tolerance", where + "/" + json_pointer_token(key) + ": unknown key (default, stages)");
     }
   }
   return set;
@@ -206,7 +207,7 @@ Tolerance ToleranceSet::resolve(const std::string& stage, const std::string& ten
   out = parse_tolerance(own, out, "/stages/" + stage);
   if (const auto tensors = stage_it->find("tensors"); tensors != stage_it->end()) {
     if (const auto tensor_it = tensors->find(tensor); tensor_it != tensors->end()) {
-      out = parse_tolerance(*tensor_it, out, "/stages/" + stage + "/tensors/" + tensor);
+      out = parse_tolerance(*tensor_it, out, "/stages/" + stage + "/tensors/" + json_pointer_token(tensor));
     }
   }
   return out;
