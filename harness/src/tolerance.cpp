@@ -181,13 +181,15 @@ ToleranceSet ToleranceSet::from_json(const nlohmann::json& spec, const std::stri
                        stage_where + "/tensors: must be an object, got " + tensors.dump());
           }
           for (const auto& [tensor, tensor_spec] : tensors.items()) {
-            parse_tolerance(tensor_spec, Tolerance{}, stage_where + "/tensors/" + json_pointer_token(tensor));
+            parse_tolerance(tensor_spec, Tolerance{},
+                            stage_where + "/tensors/" + json_pointer_token(tensor));
           }
         }
       }
       set.stages_ = value;
     } else {
-      fail_input("config.tolerance", where + "/" + json_pointer_token(key) + ": unknown key (default, stages)");
+      fail_input("config.tolerance",
+                 where + "/" + json_pointer_token(key) + ": unknown key (default, stages)");
     }
   }
   return set;
@@ -207,7 +209,8 @@ Tolerance ToleranceSet::resolve(const std::string& stage, const std::string& ten
   out = parse_tolerance(own, out, "/stages/" + stage);
   if (const auto tensors = stage_it->find("tensors"); tensors != stage_it->end()) {
     if (const auto tensor_it = tensors->find(tensor); tensor_it != tensors->end()) {
-      out = parse_tolerance(*tensor_it, out, "/stages/" + stage + "/tensors/" + json_pointer_token(tensor));
+      out = parse_tolerance(*tensor_it, out,
+                            "/stages/" + stage + "/tensors/" + json_pointer_token(tensor));
     }
   }
   return out;
