@@ -16,7 +16,7 @@
 #include <random>
 #include <set>
 
-#include "../harness/src/compare_internal.h"  // set_vectorised_compare
+#include "../harness/compare/src/compare_internal.h"  // set_vectorised_compare
 #include "harness/tensor_io.h"
 #include "support/process.h"
 

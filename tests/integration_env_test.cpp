@@ -144,7 +144,7 @@ TEST(AgentIntegration, ServesTheFingerprintOverLoopback) {
   options.timeout_ms = 5000;
   RemoteRequest health;
   health.method = "GET";
-  const RemoteResponse response = make_http_endpoint(url + "/healthz", options)->send(health);
+  const RemoteResponse response = make_endpoint(url + "/healthz", options)->send(health);
   EXPECT_EQ(response.status, 200);
   EXPECT_NE(response.body.find("ok"), std::string::npos);
 

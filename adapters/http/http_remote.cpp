@@ -6,7 +6,7 @@
 #include <regex>
 
 #include "harness/error.h"
-#include "harness/remote.h"
+#include "http/http_remote.h"
 
 namespace replay {
 namespace {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "adapters/register.h"
 #include "cli/commands.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
@@ -71,6 +72,7 @@ bool use_colour(FILE* stream) {
 }  // namespace replay::cli
 
 int main(int argc, char** argv) {
+  replay::register_builtin_adapters();
   CLI::App app{
       "replay: replays captured production requests through a local LibTorch model and a remote\n"
       "endpoint, diffs each stage (payload, features, outputs, prediction) and reports the\n"

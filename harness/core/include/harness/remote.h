@@ -1,7 +1,9 @@
 #pragma once
-/// Remote prediction endpoints behind an interface of ours; the HTTP implementation lives in
-/// adapters/http and is the only place that includes <httplib.h>.
+/// Remote prediction endpoints behind an interface of ours; the transports live in adapters/
+/// (HTTP in adapters/http, the only place that includes <httplib.h>) and are registered by URL
+/// scheme.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -42,9 +44,16 @@ class RemoteEndpoint {
   virtual std::string describe() const = 0;
 };
 
-/// `url` is http://host[:port][/path]. A path in the URL replaces the capture's request path.
-/// Throws Error kUsage "remote.url" for a malformed URL; https:// is supported.
-std::unique_ptr<RemoteEndpoint> make_http_endpoint(const std::string& url,
-                                                   const RemoteOptions& options);
+/// Makes an endpoint for a URL. Throws Error kUsage "remote.url" for a malformed URL.
+using TransportFactory =
+    std::function<std::unique_ptr<RemoteEndpoint>(const std::string& url, const RemoteOptions&)>;
+
+/// Registers the transport for a URL scheme ("http", "https", "grpc"). Not thread-safe: call
+/// before replays (adapters/register.h registers the built-in ones).
+void register_transport(const std::string& scheme, TransportFactory factory);
+
+/// The endpoint for `url`, by its scheme. A path in the URL replaces the capture's request path.
+/// Throws Error kUsage "remote.url" for a URL without a registered scheme.
+std::unique_ptr<RemoteEndpoint> make_endpoint(const std::string& url, const RemoteOptions& options);
 
 }  // namespace replay

@@ -289,7 +289,7 @@ ReplayRun run_replay(const ReplayOptions& options, const CaptureCallback& on_cap
   }
   std::unique_ptr<RemoteEndpoint> endpoint;
   if (!options.remote_url.empty()) {
-    endpoint = make_http_endpoint(options.remote_url, options.remote);
+    endpoint = make_endpoint(options.remote_url, options.remote);
     run.remote = endpoint->describe();
   } else {
     run.remote = "the captured response";

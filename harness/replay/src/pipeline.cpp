@@ -1,5 +1,6 @@
 // The pipeline's factories (pipeline.h): the registry of step types, the default preprocessor
-// and the built-in postprocessors. The tabular preprocessor lives in adapters/preprocess/.
+// and the built-in postprocessors. The tabular preprocessor lives in adapters/preprocess/ and
+// is registered by register_builtin_adapters() (adapters/register.h).
 //
 // Postprocessors read the FIRST output tensor only (a model with several outputs puts its
 // scores first, or registers its own postprocessor); identity passes every output through.
@@ -13,7 +14,6 @@
 #include <utility>
 #include <vector>
 
-#include "../../adapters/preprocess/tabular.h"
 #include "harness/error.h"
 #include "harness/tensor_io.h"
 
@@ -204,7 +204,6 @@ std::map<std::string, PreprocessorFactory>& preprocessors() {
          check_keys("preprocess", spec, {"type"});
          return std::make_unique<DefaultPreprocessor>();
        }},
-      {"tabular", [](const json& spec) { return make_tabular_preprocessor(spec); }},
   };
   return registry;
 }

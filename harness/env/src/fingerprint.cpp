@@ -466,7 +466,7 @@ json fetch_remote_fingerprint(const std::string& base_url, int timeout_ms) {
   RemoteOptions remote_options;
   remote_options.timeout_ms = timeout_ms;
   remote_options.max_body_bytes = size_t{64} << 20;
-  auto endpoint = make_http_endpoint(url, remote_options);
+  auto endpoint = make_endpoint(url, remote_options);
   RemoteRequest request;
   request.method = "GET";
   request.path = "/fingerprint";

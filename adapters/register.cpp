@@ -1,0 +1,22 @@
+// register_builtin_adapters: the one place that knows every built-in adapter.
+#include "adapters/register.h"
+
+#include <mutex>
+
+#include "harness/pipeline.h"
+#include "harness/remote.h"
+#include "http/http_remote.h"
+#include "preprocess/tabular.h"
+
+namespace replay {
+
+void register_builtin_adapters() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    register_transport("http", make_http_endpoint);
+    register_transport("https", make_http_endpoint);
+    register_preprocessor("tabular", make_tabular_preprocessor);
+  });
+}
+
+}  // namespace replay
