@@ -4,8 +4,8 @@
 #include <mutex>
 
 #include "harness/pipeline.h"
-#include "harness/remote.h"
-#include "http/http_remote.h"
+#include "harness/transport.h"
+#include "http/http_transport.h"
 #include "preprocess/tabular.h"
 
 namespace replay {
@@ -13,8 +13,8 @@ namespace replay {
 void register_builtin_adapters() {
   static std::once_flag once;
   std::call_once(once, [] {
-    register_transport("http", make_http_endpoint);
-    register_transport("https", make_http_endpoint);
+    register_transport("http", make_http_transport);
+    register_transport("https", make_http_transport);
     register_preprocessor("tabular", make_tabular_preprocessor);
   });
 }

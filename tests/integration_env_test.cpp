@@ -10,7 +10,7 @@
 #include <regex>
 #include <set>
 
-#include "harness/remote.h"
+#include "harness/transport.h"
 #include "support/process.h"
 
 namespace replay::testing {
@@ -140,11 +140,12 @@ TEST(AgentIntegration, ServesTheFingerprintOverLoopback) {
   ASSERT_FALSE(port.empty());
   const std::string url = "http://127.0.0.1:" + port;
 
-  RemoteOptions options;
+  TransportOptions options;
   options.timeout_ms = 5000;
-  RemoteRequest health;
+  TransportRequest health;
   health.method = "GET";
-  const RemoteResponse response = make_endpoint(url + "/healthz", options)->send(health);
+  health.path = "/healthz";
+  const TransportResponse response = make_transport(url, options)->send(health);
   EXPECT_EQ(response.status, 200);
   EXPECT_NE(response.body.find("ok"), std::string::npos);
 

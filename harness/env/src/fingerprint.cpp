@@ -26,7 +26,7 @@
 #include "harness/backend.h"
 #include "harness/error.h"
 #include "harness/hashing.h"
-#include "harness/remote.h"
+#include "harness/transport.h"
 
 extern char** environ;
 
@@ -463,15 +463,15 @@ json fetch_remote_fingerprint(const std::string& base_url, int timeout_ms) {
   if (url.size() < suffix.size() || url.compare(url.size() - suffix.size(), suffix.size(), suffix) != 0) {
     url += suffix;
   }
-  RemoteOptions remote_options;
+  TransportOptions remote_options;
   remote_options.timeout_ms = timeout_ms;
   remote_options.max_body_bytes = size_t{64} << 20;
-  auto endpoint = make_endpoint(url, remote_options);
-  RemoteRequest request;
+  auto endpoint = make_transport(url, remote_options);
+  TransportRequest request;
   request.method = "GET";
-  request.path = "/fingerprint";
+  request.path = endpoint->url_path();
   request.headers.emplace_back("Accept", "application/json");
-  const RemoteResponse response = endpoint->send(request);
+  const TransportResponse response = endpoint->send(request);
   if (response.status == 404) return nullptr;
   if (response.status != 200) {
     fail_remote("remote.status", "GET " + endpoint->describe() + " answered HTTP " +

@@ -150,19 +150,20 @@ void fill_from_capture_stages(const Capture& capture, Trace* trace) {
   }
 }
 
-Trace build_remote_trace(const Capture& capture, RemoteEndpoint* endpoint, const Config& config) {
+Trace build_remote_trace(const Capture& capture, Transport* endpoint, const Config& config) {
   Trace trace;
   trace.side = "remote";
   if (endpoint != nullptr) {
-    RemoteRequest request;
+    TransportRequest request;
     request.method = capture.request.method;
-    request.path = config.remote_path.value_or(capture.request.path);
+    request.path = !endpoint->url_path().empty() ? endpoint->url_path()
+                                                 : config.remote_path.value_or(capture.request.path);
     for (const auto& header : capture.request.headers) {
       if (!is_hop_by_hop(header.first)) request.headers.push_back(header);
     }
     for (const auto& header : config.remote_headers) request.headers.push_back(header);
     request.body = capture.request.body;
-    const RemoteResponse response = endpoint->send(request);
+    const TransportResponse response = endpoint->send(request);
     trace.elapsed_ms = response.elapsed_ms;
     const std::string where = request.method + " " + endpoint->describe();
     if (response.status >= 400 || response.status < 200) {
@@ -287,9 +288,9 @@ ReplayRun run_replay(const ReplayOptions& options, const CaptureCallback& on_cap
           "; replay runs it in eval mode: a server that does not call eval() will differ");
     }
   }
-  std::unique_ptr<RemoteEndpoint> endpoint;
+  std::unique_ptr<Transport> endpoint;
   if (!options.remote_url.empty()) {
-    endpoint = make_endpoint(options.remote_url, options.remote);
+    endpoint = make_transport(options.remote_url, options.remote);
     run.remote = endpoint->describe();
   } else {
     run.remote = "the captured response";

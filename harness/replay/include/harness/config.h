@@ -27,7 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/compare.h"
-#include "harness/remote.h"
+#include "harness/transport.h"
 #include "harness/tolerance.h"
 #include "harness/trace.h"
 

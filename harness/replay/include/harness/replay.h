@@ -20,7 +20,7 @@
 #include "harness/config.h"
 #include "harness/diff.h"
 #include "harness/fingerprint.h"
-#include "harness/remote.h"
+#include "harness/transport.h"
 #include "harness/trace.h"
 
 namespace replay {
@@ -31,7 +31,7 @@ struct ReplayOptions {
   std::string remote_url;   ///< empty: the capture's recorded response is the remote side
   std::string config_path;  ///< empty: default_config()
   BackendOptions backend;
-  RemoteOptions remote;     ///< extra_headers hold --header/--header-env (never printed)
+  TransportOptions remote;     ///< extra_headers hold --header/--header-env (never printed)
   std::optional<double> atol, rtol;  ///< --atol/--rtol over the config's defaults
   bool preflight = true;    ///< fingerprint both sides before replaying
 };

@@ -4,12 +4,12 @@
 #include <memory>
 #include <string>
 
-#include "harness/remote.h"
+#include "harness/transport.h"
 
 namespace replay {
 
 /// `url` is http(s)://host[:port][/path]. Throws Error kUsage "remote.url" for a malformed URL.
-std::unique_ptr<RemoteEndpoint> make_http_endpoint(const std::string& url,
-                                                   const RemoteOptions& options);
+std::unique_ptr<Transport> make_http_transport(const std::string& url,
+                                                   const TransportOptions& options);
 
 }  // namespace replay

@@ -6,7 +6,7 @@
 #include <regex>
 
 #include "harness/error.h"
-#include "http/http_remote.h"
+#include "http/http_transport.h"
 
 namespace replay {
 namespace {
@@ -55,9 +55,9 @@ std::string describe_error(httplib::Error error) {
   }
 }
 
-class HttpEndpoint final : public RemoteEndpoint {
+class HttpTransport final : public Transport {
  public:
-  HttpEndpoint(const std::string& url, const RemoteOptions& options)
+  HttpTransport(const std::string& url, const TransportOptions& options)
       : url_(parse_url(url)), options_(options) {
     const std::string scheme_host_port =
         url_.scheme + "://" +
@@ -71,10 +71,10 @@ class HttpEndpoint final : public RemoteEndpoint {
     client_->set_keep_alive(true);
   }
 
-  RemoteResponse send(const RemoteRequest& request) override {
+  TransportResponse send(const TransportRequest& request) override {
     httplib::Request http;
     http.method = request.method.empty() ? "POST" : request.method;
-    http.path = url_.path.empty() ? (request.path.empty() ? "/" : request.path) : url_.path;
+    http.path = request.path.empty() ? "/" : request.path;
     for (const auto& [name, value] : request.headers) http.headers.emplace(name, value);
     for (const auto& [name, value] : options_.extra_headers) {
       http.headers.erase(name);
@@ -131,13 +131,15 @@ class HttpEndpoint final : public RemoteEndpoint {
       }
       fail_remote("remote.unreachable", where + ": " + describe_error(error));
     }
-    RemoteResponse response;
+    TransportResponse response;
     response.status = http_response.status;
     for (const auto& [name, value] : http_response.headers) response.headers.emplace_back(name, value);
     response.body = body.empty() ? http_response.body : std::move(body);
     response.elapsed_ms = elapsed_ms;
     return response;
   }
+
+  std::string url_path() const override { return url_.path; }
 
   std::string describe() const override {
     return url_.scheme + "://" + url_.host + ":" + std::to_string(url_.port) + url_.path;
@@ -149,15 +151,15 @@ class HttpEndpoint final : public RemoteEndpoint {
   }
 
   ParsedUrl url_;
-  RemoteOptions options_;
+  TransportOptions options_;
   std::unique_ptr<httplib::Client> client_;
 };
 
 }  // namespace
 
-std::unique_ptr<RemoteEndpoint> make_http_endpoint(const std::string& url,
-                                                   const RemoteOptions& options) {
-  return std::make_unique<HttpEndpoint>(url, options);
+std::unique_ptr<Transport> make_http_transport(const std::string& url,
+                                                   const TransportOptions& options) {
+  return std::make_unique<HttpTransport>(url, options);
 }
 
 }  // namespace replay
