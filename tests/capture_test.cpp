@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "harness/base64.h"
 #include "harness/error.h"
 #include "support/process.h"
 
@@ -169,6 +170,79 @@ TEST(Capture, LoadErrors) {
   }
   const auto captures = load_captures(dir.write("ok.json", "{\"input\": [[1]]}"));
   EXPECT_EQ(captures.size(), 1u);
+}
+
+TEST(Capture, BinaryBodiesAreBase64AndKeptByteForByte) {
+  // A Triton binary-extension request: a JSON header, then raw little-endian FP32 bytes.
+  const std::string header = R"({"inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","parameters":{"binary_data_size":8}}]})";
+  std::string body = header;
+  const float values[2] = {1.5f, -2.0f};
+  body.append(reinterpret_cast<const char*>(values), sizeof(values));
+  body += std::string("\0\xff", 2);
+  nlohmann::ordered_json document = {
+      {"request", {{"path", "/v2/models/m/infer"},
+                   {"headers", {{"Inference-Header-Content-Length", std::to_string(header.size())}}},
+                   {"body_base64", base64_encode(body)}}},
+      {"response", {{"status", 200}, {"headers", {{"Content-Type", "application/octet-stream"}}},
+                    {"body_base64", base64_encode("\x01\x02")}}}};
+  const auto captures = parse_captures(document.dump(), "c.json");
+  ASSERT_EQ(captures.size(), 1u);
+  EXPECT_EQ(captures[0].request.body, body);
+  EXPECT_TRUE(captures[0].request.body_binary);
+  ASSERT_TRUE(captures[0].response.has_value());
+  EXPECT_EQ(captures[0].response->body, "\x01\x02");
+  ASSERT_EQ(captures[0].response->headers.size(), 1u);
+  EXPECT_EQ(captures[0].response->headers[0].second, "application/octet-stream");
+}
+
+TEST(Capture, BodyGivenTwiceOrBadBase64IsASchemaError) {
+  std::string id;
+  EXPECT_NE(error_of(R"({"request": {"body": "{}", "body_base64": "e30="}})", &id)
+                .find("/request/body_base64"),
+            std::string::npos);
+  EXPECT_EQ(id, "capture.schema");
+  EXPECT_NE(error_of(R"({"request": {"body_base64": "e30"}})", &id).find("not valid base64"),
+            std::string::npos);
+  EXPECT_EQ(id, "capture.schema");
+}
+
+TEST(Capture, WrittenCaptureReadsBackEqual) {
+  const auto captures = parse_captures(R"({
+    "format": 1, "id": "req-9",
+    "request": {"method": "POST", "path": "/predict", "headers": [["X-A", "1"]],
+                "body": "{\"input\": [[1.5, 2]]}"},
+    "response": {"status": 503, "headers": {"Retry-After": "2"}, "body_base64": "AAEC"},
+    "stages": {"payload": {"input": [[1.5, 2]]},
+               "features": {"x": {"dtype": "float32", "shape": [1, 2], "data": [1.5, 2]}}},
+    "meta": {"region": "eu"}})",
+                                       "c.json");
+  const std::string written = capture_to_json(captures[0]).dump();
+  const auto again = parse_captures(written, "again.json");
+  ASSERT_EQ(again.size(), 1u);
+  const Capture& c = again[0];
+  EXPECT_EQ(c.id, "req-9");
+  EXPECT_EQ(c.request.body, captures[0].request.body);
+  EXPECT_FALSE(c.request.body_binary);
+  EXPECT_EQ(c.request.headers, captures[0].request.headers);
+  ASSERT_TRUE(c.response.has_value());
+  EXPECT_EQ(c.response->status, 503);
+  EXPECT_EQ(c.response->body, std::string("\0\x01\x02", 3));
+  EXPECT_TRUE(c.response->body_binary);
+  EXPECT_EQ(c.response->headers, captures[0].response->headers);
+  ASSERT_TRUE(c.logged_payload.has_value());
+  EXPECT_EQ(*c.logged_payload, *captures[0].logged_payload);
+  ASSERT_EQ(c.stages.count(Stage::kFeatures), 1u);
+  EXPECT_EQ(c.stages.at(Stage::kFeatures)[0].to_doubles(), std::vector<double>({1.5, 2}));
+  EXPECT_EQ(c.meta, captures[0].meta);
+}
+
+TEST(Capture, BodyThatIsNotUtf8IsWrittenAsBase64) {
+  Capture capture;
+  capture.id = "x";
+  capture.request.body = "caf\xe9";  // Latin-1, not UTF-8
+  const auto written = capture_to_json(capture);
+  EXPECT_FALSE(written["request"].contains("body"));
+  EXPECT_EQ(written["request"]["body_base64"], base64_encode("caf\xe9"));
 }
 
 }  // namespace

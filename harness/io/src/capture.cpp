@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "harness/base64.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
 #include "harness/tensor_io.h"
@@ -135,12 +136,35 @@ std::vector<std::pair<std::string, std::string>> parse_headers(const ordered_jso
   return headers;
 }
 
+/// "body" or "body_base64" (exclusive) into *body; true when the body is binary.
+bool parse_any_body(const ordered_json& value, const std::string& origin,
+                    const std::string& pointer, std::string* body) {
+  if (value.contains("body") && value.contains("body_base64")) {
+    fail_schema(origin, child(pointer, "body_base64"),
+                "a body is given twice (\"body\" and \"body_base64\"): keep one");
+  }
+  if (value.contains("body")) {
+    *body = parse_body(value["body"], origin, child(pointer, "body"));
+    return false;
+  }
+  if (value.contains("body_base64")) {
+    const std::string& text = expect_string(value["body_base64"], origin, child(pointer, "body_base64"));
+    std::optional<std::string> bytes = base64_decode(text);
+    if (!bytes) {
+      fail_schema(origin, child(pointer, "body_base64"), "not valid base64 (RFC 4648, padded)");
+    }
+    *body = std::move(*bytes);
+    return true;
+  }
+  return false;
+}
+
 CapturedRequest parse_request(const ordered_json& value, const std::string& origin,
                               const std::string& pointer) {
   if (!value.is_object()) {
     fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
   }
-  check_keys(value, {"method", "path", "headers", "body"}, origin, pointer);
+  check_keys(value, {"method", "path", "headers", "body", "body_base64"}, origin, pointer);
   CapturedRequest request;
   if (value.contains("method")) {
     request.method = expect_string(value["method"], origin, child(pointer, "method"));
@@ -151,9 +175,7 @@ CapturedRequest parse_request(const ordered_json& value, const std::string& orig
   if (value.contains("headers")) {
     request.headers = parse_headers(value["headers"], origin, child(pointer, "headers"));
   }
-  if (value.contains("body")) {
-    request.body = parse_body(value["body"], origin, child(pointer, "body"));
-  }
+  request.body_binary = parse_any_body(value, origin, pointer, &request.body);
   return request;
 }
 
@@ -162,7 +184,7 @@ CapturedResponse parse_response(const ordered_json& value, const std::string& or
   if (!value.is_object()) {
     fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
   }
-  check_keys(value, {"status", "headers", "body"}, origin, pointer);
+  check_keys(value, {"status", "headers", "body", "body_base64"}, origin, pointer);
   CapturedResponse response;
   if (value.contains("status")) {
     const ordered_json& status = value["status"];
@@ -173,9 +195,9 @@ CapturedResponse parse_response(const ordered_json& value, const std::string& or
     response.status = status.get<int>();
   }
   if (value.contains("headers")) {
-    parse_headers(value["headers"], origin, child(pointer, "headers"));  // validated, not kept
+    response.headers = parse_headers(value["headers"], origin, child(pointer, "headers"));
   }
-  if (value.contains("body")) response.body = parse_body(value["body"], origin, child(pointer, "body"));
+  response.body_binary = parse_any_body(value, origin, pointer, &response.body);
   return response;
 }
 
@@ -360,6 +382,77 @@ std::vector<Capture> parse_captures(const std::string& text_in, const std::strin
   }
   captures.push_back(parse_capture(document, origin, "", 0, trim(text), origin));
   return captures;
+}
+
+namespace {
+
+bool is_valid_utf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (length == 0 || i + length > text.size()) return false;
+    uint32_t code = length == 1 ? c : c & (0x7f >> length);
+    for (size_t k = 1; k < length; ++k) {
+      const auto next = static_cast<unsigned char>(text[i + k]);
+      if ((next & 0xc0) != 0x80) return false;
+      code = (code << 6) | (next & 0x3f);
+    }
+    // Overlong forms, surrogates and code points past U+10FFFF are not UTF-8.
+    if ((length == 2 && code < 0x80) || (length == 3 && code < 0x800) ||
+        (length == 4 && (code < 0x10000 || code > 0x10ffff)) || (code >= 0xd800 && code <= 0xdfff)) {
+      return false;
+    }
+    i += length;
+  }
+  return true;
+}
+
+void put_body(const std::string& body, bool binary, ordered_json* object) {
+  if (binary || !is_valid_utf8(body)) {
+    (*object)["body_base64"] = base64_encode(body);
+  } else if (!body.empty()) {
+    (*object)["body"] = body;
+  }
+}
+
+ordered_json headers_to_json(const std::vector<std::pair<std::string, std::string>>& headers) {
+  ordered_json out = ordered_json::array();
+  for (const auto& [name, value] : headers) out.push_back(ordered_json::array({name, value}));
+  return out;
+}
+
+}  // namespace
+
+ordered_json capture_to_json(const Capture& capture) {
+  ordered_json out = ordered_json::object();
+  out["format"] = kCaptureFormatVersion;
+  out["id"] = capture.id;
+  ordered_json request = ordered_json::object();
+  request["method"] = capture.request.method;
+  request["path"] = capture.request.path;
+  if (!capture.request.headers.empty()) request["headers"] = headers_to_json(capture.request.headers);
+  put_body(capture.request.body, capture.request.body_binary, &request);
+  out["request"] = std::move(request);
+  if (capture.response) {
+    ordered_json response = ordered_json::object();
+    response["status"] = capture.response->status;
+    if (!capture.response->headers.empty()) {
+      response["headers"] = headers_to_json(capture.response->headers);
+    }
+    put_body(capture.response->body, capture.response->body_binary, &response);
+    out["response"] = std::move(response);
+  }
+  ordered_json stages = ordered_json::object();
+  if (capture.logged_payload) stages["payload"] = ordered_json(*capture.logged_payload);
+  for (const auto& [stage, tensors] : capture.stages) {
+    ordered_json named = ordered_json::object();
+    for (const Tensor& tensor : tensors) named[tensor.name()] = ordered_json(tensor_to_json(tensor));
+    stages[std::string(stage_name(stage))] = std::move(named);
+  }
+  if (!stages.empty()) out["stages"] = std::move(stages);
+  if (!capture.meta.empty()) out["meta"] = ordered_json(capture.meta);
+  return out;
 }
 
 std::vector<Capture> load_captures(const std::string& path) {

@@ -22,13 +22,18 @@ struct CapturedRequest {
   std::string method = "POST";
   std::string path = "/";
   std::vector<std::pair<std::string, std::string>> headers;
-  /// The raw payload exactly as production received it (bytes, not re-serialised JSON).
+  /// The raw payload exactly as production received it (bytes, not re-serialised JSON): from
+  /// "body" (text) or "body_base64" (any bytes, e.g. a Triton binary-extension request or a
+  /// protobuf message).
   std::string body;
+  bool body_binary = false;  ///< read from (and written back as) "body_base64"
 };
 
 struct CapturedResponse {
   int status = 200;
-  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  ///< from "body" or "body_base64", as for the request
+  bool body_binary = false;
 };
 
 struct Capture {
@@ -51,5 +56,11 @@ std::vector<Capture> load_captures(const std::string& path);
 
 /// Same, from text already in memory; `origin` names it in messages.
 std::vector<Capture> parse_captures(const std::string& text, const std::string& origin);
+
+/// One capture as a format-1 capture object (what parse_captures reads back to an equal
+/// capture): bodies as "body" when they are valid UTF-8 text and not marked binary, else
+/// "body_base64"; logged stages in the JSON tensor form. `id` and `origin` are not written
+/// when the id is the generated "<file>#<n>".
+nlohmann::ordered_json capture_to_json(const Capture& capture);
 
 }  // namespace replay
