@@ -5,7 +5,9 @@
 
 #include "harness/pipeline.h"
 #include "harness/transport.h"
+#include "harness/protocol.h"
 #include "http/http_transport.h"
+#include "protocols/json_codec.h"
 #include "preprocess/tabular.h"
 
 namespace replay {
@@ -16,6 +18,7 @@ void register_builtin_adapters() {
     register_transport("http", make_http_transport);
     register_transport("https", make_http_transport);
     register_preprocessor("tabular", make_tabular_preprocessor);
+    register_protocol("json", make_json_codec);
   });
 }
 

@@ -18,13 +18,16 @@ std::string error_of(const nlohmann::json& document) {
   return "";
 }
 
-TEST(Config, DefaultsMapTheCommonResponseShapes) {
+TEST(Config, DefaultsLeaveResponseLocationsToTheProtocol) {
   Config config = default_config();
-  const auto& prediction = config.response_pointers[static_cast<int>(Stage::kPrediction)];
+  // Nothing configured: the protocol's defaults (the stage table) and evidence decide.
+  for (const auto& locations : config.response_pointers) EXPECT_TRUE(locations.empty());
+  EXPECT_TRUE(config.protocol.empty());
+  const auto& prediction = stage_spec(Stage::kPrediction).response_pointers;
   ASSERT_EQ(prediction.size(), 2u);
   EXPECT_EQ(prediction[0], "/prediction");
   EXPECT_EQ(prediction[1], "/predictions");
-  EXPECT_EQ(config.response_pointers[static_cast<int>(Stage::kOutputs)][0], "/outputs");
+  EXPECT_EQ(stage_spec(Stage::kOutputs).response_pointers[0], "/outputs");
   EXPECT_TRUE(config.preprocess.is_null());
   EXPECT_EQ(config.tolerances.resolve("payload", "payload").rule, Rule::kExact);
   EXPECT_EQ(config.tolerances.resolve("outputs", "output").rule, Rule::kAllclose);
@@ -38,7 +41,8 @@ TEST(Config, ReadsEverySection) {
        {"remote",
         {{"path", "/v1/predict"},
          {"headers", {{"X-Debug-Intermediates", "1"}}},
-         {"stages", {{"outputs", {"/a", "/b"}}, {"features", "/f"}}}}},
+         {"protocol", "kserve-v2"},
+         {"stages", {{"outputs", {"/a", "logits"}}, {"features", "/f"}}}}},
        {"tolerances", {{"stages", {{"outputs", {{"atol", 0.5}}}}}}},
        {"compare", {{"topk", 3}}}},
       "c.json");
@@ -46,8 +50,9 @@ TEST(Config, ReadsEverySection) {
   EXPECT_EQ(*config.remote_path, "/v1/predict");
   ASSERT_EQ(config.remote_headers.size(), 1u);
   EXPECT_EQ(config.remote_headers[0].first, "X-Debug-Intermediates");
+  EXPECT_EQ(config.protocol, "kserve-v2");
   EXPECT_EQ(config.response_pointers[static_cast<int>(Stage::kOutputs)],
-            (std::vector<std::string>{"/a", "/b"}));
+            (std::vector<std::string>{"/a", "logits"}));
   EXPECT_EQ(config.response_pointers[static_cast<int>(Stage::kFeatures)],
             (std::vector<std::string>{"/f"}));
   EXPECT_DOUBLE_EQ(*config.tolerances.resolve("outputs", "output").atol, 0.5);
@@ -63,9 +68,16 @@ TEST(Config, ErrorsNameTheFileAndPointer) {
   EXPECT_EQ(error_of({{"remote", {{"stages", {{"logits", "/x"}}}}}}),
             "[replay.config.schema] c.json: /remote/stages/logits: unknown stage (payload, "
             "features, outputs, prediction)");
-  EXPECT_EQ(error_of({{"remote", {{"stages", {{"outputs", "outputs"}}}}}}),
+  EXPECT_EQ(error_of({{"remote", {{"stages", {{"outputs", ""}}}}}}),
             "[replay.config.schema] c.json: /remote/stages/outputs: expected a JSON pointer such "
-            "as \"/outputs\"");
+            "as \"/outputs\" or an output name");
+  EXPECT_EQ(error_of({{"remote", {{"protocol", "grpc"}}}}),
+            "[replay.config.schema] c.json: /remote/protocol: expected one of auto, json, "
+            "kserve-v2, tfserving, torchserve");
+  // A misspelt stage under tolerances would silently apply to nothing.
+  EXPECT_EQ(error_of({{"tolerances", {{"stages", {{"output", {{"atol", 1}}}}}}}}),
+            "[replay.config.tolerance] c.json: /tolerances/stages/output: unknown stage "
+            "(payload, features, outputs, prediction)");
   EXPECT_EQ(error_of({{"remote", {{"headers", {{"A", 1}}}}}}),
             "[replay.config.schema] c.json: /remote/headers/A: expected a string");
   EXPECT_EQ(error_of(nlohmann::json::array()),

@@ -110,6 +110,16 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.backend.num_threads, "LibTorch intra-op threads (0: default)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-preflight", no_preflight, "skip the environment and artifact preflight");
+  app.add_option("--protocol", options.protocol,
+                 "auto (default: from the URL path, else the capture's request path), json, "
+                 "kserve-v2, tfserving or torchserve")
+      ->check(CLI::IsMember({"auto", "json", "kserve-v2", "tfserving", "torchserve"}));
+  std::string v2_binary_outputs = "on";
+  app.add_option("--v2-binary-outputs", v2_binary_outputs,
+                 "KServe v2: ask for outputs as raw binary (exact; default on) or as JSON (off)")
+      ->check(CLI::IsMember({"on", "off"}));
+  app.add_option("--management-url", options.management_url,
+                 "TorchServe's management API (e.g. http://host:8081), for the preflight");
 
   int exit_code = replay::kExitEquivalent;
   replay::cli::add_diff_command(app, &exit_code);
@@ -137,6 +147,7 @@ int main(int argc, char** argv) {
     options.atol = atol;
     options.rtol = rtol;
     options.preflight = !no_preflight;
+    options.v2_binary_outputs = v2_binary_outputs == "on";
     options.remote.max_body_bytes = max_response_mb << 20;
     options.remote.extra_headers = parse_headers(headers, header_envs);
     std::vector<ReportTarget> targets;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "harness/error.h"
+#include "harness/stages.h"
 #include "harness/json_text.h"
 
 namespace replay {
@@ -166,7 +167,11 @@ ToleranceSet ToleranceSet::from_json(const nlohmann::json& spec, const std::stri
         fail_input("config.tolerance", where + "/stages: must be an object, got " + value.dump());
       }
       for (const auto& [stage, stage_spec] : value.items()) {
-        const std::string stage_where = where + "/stages/" + stage;
+        const std::string stage_where = where + "/stages/" + json_pointer_token(stage);
+        if (find_stage(stage) == nullptr) {
+          fail_input("config.tolerance",
+                     stage_where + ": unknown stage (" + stage_names() + ")");
+        }
         if (!stage_spec.is_object()) {
           fail_input("config.tolerance", stage_where + ": must be an object, got " +
                                              stage_spec.dump());

@@ -237,19 +237,18 @@ void parse_stages(const ordered_json& value, const std::string& origin, const st
   if (!value.is_object()) {
     fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
   }
-  check_keys(value, {"payload", "features", "outputs", "prediction"}, origin, pointer);
-  if (value.contains("payload")) capture->logged_payload = json(value["payload"]);
-  if (value.contains("features")) {
-    capture->stages[Stage::kFeatures] =
-        parse_stage_tensors(value["features"], "features", origin, child(pointer, "features"));
-  }
-  if (value.contains("outputs")) {
-    capture->stages[Stage::kOutputs] =
-        parse_stage_tensors(value["outputs"], "output", origin, child(pointer, "outputs"));
-  }
-  if (value.contains("prediction")) {
-    capture->stages[Stage::kPrediction] = parse_stage_tensors(
-        value["prediction"], "prediction", origin, child(pointer, "prediction"));
+  for (const auto& item : value.items()) {
+    const StageSpec* spec = find_stage(item.key());
+    if (spec == nullptr) {
+      fail_schema(origin, child(pointer, item.key()),
+                  "unknown stage (expected one of " + stage_names() + ")");
+    }
+    if (spec->kind == StageKind::kJson) {
+      capture->logged_payload = json(item.value());
+    } else {
+      capture->stages[spec->id] = parse_stage_tensors(
+          item.value(), std::string(spec->default_tensor), origin, child(pointer, item.key()));
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 #include "harness/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -17,17 +18,21 @@ const char* const kKnownKeys[] = {"version", "preprocess", "postprocess", "remot
   fail_input("config.schema", origin + ": " + pointer + ": " + what);
 }
 
-std::vector<std::string> pointer_list(const nlohmann::json& value, const std::string& origin,
-                                      const std::string& where) {
+// A stage's response locations: JSON pointers ("/outputs") for JSON protocols, or output names
+// ("logits") for tensor protocols, one or a list tried in order.
+std::vector<std::string> location_list(const nlohmann::json& value, const std::string& origin,
+                                       const std::string& where) {
   std::vector<std::string> pointers;
   auto add = [&](const nlohmann::json& item, const std::string& at) {
-    if (!item.is_string() || (!item.get<std::string>().empty() && item.get<std::string>()[0] != '/')) {
-      schema_error(origin, at, "expected a JSON pointer such as \"/outputs\"");
+    if (!item.is_string() || item.get<std::string>().empty()) {
+      schema_error(origin, at, "expected a JSON pointer such as \"/outputs\" or an output name");
     }
-    try {
-      (void)nlohmann::json::json_pointer(item.get<std::string>());
-    } catch (const nlohmann::json::exception& e) {
-      schema_error(origin, at, std::string("invalid JSON pointer: ") + e.what());
+    if (item.get<std::string>()[0] == '/') {
+      try {
+        (void)nlohmann::json::json_pointer(item.get<std::string>());
+      } catch (const nlohmann::json::exception& e) {
+        schema_error(origin, at, std::string("invalid JSON pointer: ") + e.what());
+      }
     }
     pointers.push_back(item.get<std::string>());
   };
@@ -44,11 +49,6 @@ std::vector<std::string> pointer_list(const nlohmann::json& value, const std::st
 Config default_config() {
   Config config;
   config.origin = "(defaults)";
-  auto& pointers = config.response_pointers;
-  pointers[static_cast<int>(Stage::kPayload)] = {"/debug/payload", "/payload"};
-  pointers[static_cast<int>(Stage::kFeatures)] = {"/debug/features", "/features"};
-  pointers[static_cast<int>(Stage::kOutputs)] = {"/outputs", "/debug/outputs", "/logits"};
-  pointers[static_cast<int>(Stage::kPrediction)] = {"/prediction", "/predictions"};
   // The raw payload should arrive bit for bit: a number that changed in parsing is a finding.
   config.tolerances = ToleranceSet::from_json(
       {{"stages", {{"payload", {{"rule", "exact"}}}}}}, "(defaults)");
@@ -75,7 +75,17 @@ Config parse_config(const nlohmann::json& document, const std::string& origin) {
     const auto& remote = document["remote"];
     if (!remote.is_object()) schema_error(origin, "/remote", "expected an object");
     for (const auto& [key, value] : remote.items()) {
-      if (key == "path") {
+      if (key == "protocol") {
+        static const char* const kProtocols[] = {"auto", "json", "kserve-v2", "tfserving",
+                                                 "torchserve"};
+        if (!value.is_string() ||
+            std::none_of(std::begin(kProtocols), std::end(kProtocols),
+                         [&](const char* name) { return value.get<std::string>() == name; })) {
+          schema_error(origin, "/remote/protocol",
+                       "expected one of auto, json, kserve-v2, tfserving, torchserve");
+        }
+        config.protocol = value.get<std::string>() == "auto" ? "" : value.get<std::string>();
+      } else if (key == "path") {
         if (!value.is_string()) schema_error(origin, "/remote/path", "expected a string");
         config.remote_path = value.get<std::string>();
       } else if (key == "headers") {
@@ -91,11 +101,11 @@ Config parse_config(const nlohmann::json& document, const std::string& origin) {
         for (const auto& [name, pointers] : value.items()) {
           Stage stage;
           if (!stage_from_name(name, &stage)) {
-            schema_error(origin, "/remote/stages/" + name,
-                         "unknown stage (payload, features, outputs, prediction)");
+            schema_error(origin, "/remote/stages/" + json_pointer_token(name),
+                         "unknown stage (" + stage_names() + ")");
           }
           config.response_pointers[static_cast<int>(stage)] =
-              pointer_list(pointers, origin, "/remote/stages/" + name);
+              location_list(pointers, origin, "/remote/stages/" + json_pointer_token(name));
         }
       } else {
         schema_error(origin, "/remote/" + key, "unknown key");

@@ -124,7 +124,7 @@ const TensorComparison* StageDiff::worst() const {
 StageDiffs diff_traces(const Trace& local, const Trace& remote, const ToleranceSet& tolerances,
                        const CompareOptions& compare_options) {
   StageDiffs result;
-  for (Stage stage : kAllStages) {
+  for (Stage stage : all_stages()) {
     StageDiff diff;
     diff.stage = stage;
     const StageValue& local_value = local.at(stage);
@@ -141,7 +141,7 @@ StageDiffs diff_traces(const Trace& local, const Trace& remote, const ToleranceS
       }
     } else if (!local_value.tensors.empty() && !remote_value.tensors.empty()) {
       CompareOptions stage_options = compare_options;
-      if (stage != Stage::kOutputs) stage_options.auto_class_scores = false;
+      if (!stage_spec(stage).class_scores) stage_options.auto_class_scores = false;
       diff_tensor_stage(local_value, remote_value, tolerances, stage_options, &diff);
     } else if (local_value.tensors.empty() && remote_value.tensors.empty()) {
       diff_json_stage(local_value, remote_value, tolerances, &diff);

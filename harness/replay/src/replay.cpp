@@ -1,193 +1,16 @@
+// run_replay: assembles the parts of a run (config, captures, protocol codec, pipeline, backend,
+// transport), runs the preflight, and replays each capture through a Replayer.
 #include "harness/replay.h"
 
 #include <algorithm>
-#include <cctype>
-#include <chrono>
 
 #include "harness/capture.h"
 #include "harness/error.h"
-#include "harness/json_text.h"
 #include "harness/pipeline.h"
-#include "harness/tensor_io.h"
+#include "harness/protocol.h"
 
 namespace replay {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-std::string lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
-// Headers that describe the original connection, not the request: httplib sets its own.
-bool is_hop_by_hop(const std::string& name) {
-  static const char* const kHopByHop[] = {"host", "content-length", "connection",
-                                          "transfer-encoding", "keep-alive", "accept-encoding",
-                                          "upgrade", "te", "trailer"};
-  const std::string lowered = lower(name);
-  return std::any_of(std::begin(kHopByHop), std::end(kHopByHop),
-                     [&](const char* h) { return lowered == h; });
-}
-
-std::string one_line(std::string text, size_t max_length) {
-  for (char& c : text) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-  }
-  if (text.size() > max_length) text = text.substr(0, max_length) + "...";
-  return text;
-}
-
-// The default name of a stage's single unnamed tensor.
-std::string default_tensor_name(Stage stage) {
-  switch (stage) {
-    case Stage::kFeatures: return "features";
-    case Stage::kOutputs: return "output";
-    case Stage::kPrediction: return "prediction";
-    case Stage::kPayload: break;
-  }
-  return "payload";
-}
-
-// A stage value found in a response or capture: one tensor (JSON tensor form or nested lists)
-// or an object of named tensors.
-std::vector<Tensor> tensors_from_value(Stage stage, const nlohmann::json& value,
-                                       const std::string& where) {
-  std::vector<Tensor> tensors;
-  if (value.is_object() && !is_json_tensor_object(value)) {
-    for (const auto& [name, item] : value.items()) {
-      tensors.push_back(tensor_from_json(name, item, where + "/" + json_pointer_token(name)));
-    }
-    if (tensors.empty()) fail_input("tensor.json", where + ": an empty object holds no tensor");
-  } else {
-    tensors.push_back(tensor_from_json(default_tensor_name(stage), value, where));
-  }
-  return tensors;
-}
-
-Trace build_local_trace(const Capture& capture, const Preprocessor& preprocessor,
-                        LocalBackend* backend, const Postprocessor& postprocessor) {
-  const auto start = Clock::now();
-  Trace trace;
-  trace.side = "local";
-  StageValue& payload = trace.at(Stage::kPayload);
-  payload.json = parse_json_text(capture.request.body, capture.origin + ": request body",
-                                 "capture.payload");
-  payload.observed = true;
-  payload.source = "local: request body";
-
-  StageValue& features = trace.at(Stage::kFeatures);
-  features.tensors = preprocessor.run(payload.json);
-  features.observed = true;
-  features.source = "local: preprocess";
-
-  if (backend != nullptr) {
-    StageValue& outputs = trace.at(Stage::kOutputs);
-    outputs.tensors = backend->run(features.tensors);
-    outputs.observed = true;
-    outputs.source = "local: model";
-    StageValue& prediction = trace.at(Stage::kPrediction);
-    prediction.tensors = postprocessor.run(outputs.tensors);
-    prediction.observed = true;
-    prediction.source = "local: postprocess";
-  }
-  trace.elapsed_ms = ms_since(start);
-  return trace;
-}
-
-// Fills the stages of `trace` from a response document, by the configured pointers.
-void map_response(const nlohmann::json& document, const Config& config,
-                  const std::string& source_prefix, const std::string& where, bool remote_side,
-                  Trace* trace) {
-  for (Stage stage : kAllStages) {
-    StageValue& value = trace->at(stage);
-    if (value.observed) continue;
-    for (const std::string& pointer : config.response_pointers[static_cast<int>(stage)]) {
-      const nlohmann::json::json_pointer json_pointer(pointer);
-      if (!document.contains(json_pointer)) continue;
-      const nlohmann::json& found = document.at(json_pointer);
-      value.observed = true;
-      value.source = source_prefix + pointer;
-      if (stage == Stage::kPayload) {
-        value.json = found;
-        break;
-      }
-      try {
-        value.tensors = tensors_from_value(stage, found, where + " " + pointer);
-      } catch (const Error& error) {
-        // A prediction may be labels ("fraud"); anything else that is not a tensor is a lie.
-        if (stage == Stage::kPrediction) {
-          value.json = found;
-        } else if (remote_side) {
-          fail_remote("remote.schema", error.message());
-        } else {
-          throw;
-        }
-      }
-      break;
-    }
-  }
-}
-
-void fill_from_capture_stages(const Capture& capture, Trace* trace) {
-  StageValue& payload = trace->at(Stage::kPayload);
-  if (!payload.observed && capture.logged_payload) {
-    payload.observed = true;
-    payload.json = *capture.logged_payload;
-    payload.source = "capture: stages.payload";
-  }
-  for (const auto& [stage, tensors] : capture.stages) {
-    StageValue& value = trace->at(stage);
-    if (value.observed || tensors.empty()) continue;
-    value.observed = true;
-    value.tensors = tensors;
-    value.source = "capture: stages." + std::string(stage_name(stage));
-  }
-}
-
-Trace build_remote_trace(const Capture& capture, Transport* endpoint, const Config& config) {
-  Trace trace;
-  trace.side = "remote";
-  if (endpoint != nullptr) {
-    TransportRequest request;
-    request.method = capture.request.method;
-    request.path = !endpoint->url_path().empty() ? endpoint->url_path()
-                                                 : config.remote_path.value_or(capture.request.path);
-    for (const auto& header : capture.request.headers) {
-      if (!is_hop_by_hop(header.first)) request.headers.push_back(header);
-    }
-    for (const auto& header : config.remote_headers) request.headers.push_back(header);
-    request.body = capture.request.body;
-    const TransportResponse response = endpoint->send(request);
-    trace.elapsed_ms = response.elapsed_ms;
-    const std::string where = request.method + " " + endpoint->describe();
-    if (response.status >= 400 || response.status < 200) {
-      fail_remote("remote.status", where + ": HTTP " + std::to_string(response.status) + ": " +
-                                       one_line(response.body, 200));
-    }
-    nlohmann::json document;
-    try {
-      document = parse_json_text(response.body, where + " response", "remote");
-    } catch (const Error& error) {
-      fail_remote("remote.parse", error.message() +
-                                      " (the body is not valid JSON; " +
-                                      std::to_string(response.body.size()) + " bytes)");
-    }
-    map_response(document, config, "response: ", where, /*remote_side=*/true, &trace);
-  } else if (capture.response) {
-    nlohmann::json document =
-        parse_json_text(capture.response->body, capture.origin + ": response body", "capture");
-    map_response(document, config, "capture response: ", capture.origin + ": response",
-                 /*remote_side=*/false, &trace);
-  }
-  fill_from_capture_stages(capture, &trace);
-  return trace;
-}
 
 std::string base_url(const std::string& url) {
   const size_t scheme = url.find("://");
@@ -196,45 +19,61 @@ std::string base_url(const std::string& url) {
   return path == std::string::npos ? url : url.substr(0, path);
 }
 
-Preflight run_preflight(const ReplayOptions& options) {
-  Preflight preflight;
-  preflight.ran = true;
-  // The local fingerprint (hashing the model, loading it for its TorchScript facts) is only
-  // worth its cost when there is a remote one to diff it with.
+// The environment fingerprints of both sides, when the remote serves one.
+void fingerprint_preflight(const ReplayOptions& options, Preflight* preflight) {
   if (options.remote_url.empty()) {
-    preflight.remote_status = "skipped: no --remote";
-    return preflight;
+    preflight->remote_status = "skipped: no --remote";
+    return;
+  }
+  if (url_scheme(options.remote_url) == "grpc") {
+    preflight->remote_status = "skipped: a gRPC remote serves no GET /fingerprint";
+    return;
   }
   nlohmann::json remote;
   try {
     remote = fetch_remote_fingerprint(base_url(options.remote_url), options.remote.timeout_ms);
   } catch (const Error& error) {
-    preflight.remote_status = std::string("unavailable: ") + error.what();
-    return preflight;
+    preflight->remote_status = std::string("unavailable: ") + error.what();
+    return;
   }
   if (remote.is_null()) {
-    preflight.remote_status = "not served";
-    return preflight;
+    preflight->remote_status = "not served";
+    return;
   }
-  preflight.remote_status = "fetched";
+  preflight->remote_status = "fetched";
+  // The local fingerprint (hashing the model, loading it for its TorchScript facts) is only
+  // worth its cost when there is a remote one to diff it with.
   FingerprintOptions fingerprint_options;
   if (!options.model_path.empty()) fingerprint_options.artifacts.push_back(options.model_path);
   if (!options.config_path.empty()) fingerprint_options.artifacts.push_back(options.config_path);
   fingerprint_options.include_torch_runtime = !options.model_path.empty();
-  preflight.findings = diff_fingerprints(collect_fingerprint(fingerprint_options), remote);
-  return preflight;
+  const std::vector<EnvFinding> findings =
+      diff_fingerprints(collect_fingerprint(fingerprint_options), remote);
+  preflight->findings.insert(preflight->findings.end(), findings.begin(), findings.end());
+}
+
+ProtocolOptions protocol_options(const ReplayOptions& options, const Config& config,
+                                 const ProtocolChoice& choice) {
+  ProtocolOptions out;
+  for (size_t i = 0; i < out.stage_locations.size(); ++i) {
+    out.stage_locations[i] = config.response_pointers[i];
+    out.stage_configured[i] = !config.response_pointers[i].empty();
+  }
+  out.v2_binary_outputs = options.v2_binary_outputs;
+  out.model_name = choice.model_name;
+  out.model_version = choice.model_version;
+  return out;
+}
+
+std::string training_mode_warning(const ModelInfo& info) {
+  std::string modules;
+  for (const auto& name : info.training_submodules) modules += (modules.empty() ? "" : ", ") + name;
+  return "the model archive was saved in training mode" +
+         (modules.empty() ? std::string() : " (" + modules + ")") +
+         "; replay runs it in eval mode: a server that does not call eval() will differ";
 }
 
 }  // namespace
-
-std::string_view capture_verdict_name(CaptureVerdict verdict) {
-  switch (verdict) {
-    case CaptureVerdict::kEquivalent: return "equivalent";
-    case CaptureVerdict::kDiverged: return "diverged";
-    case CaptureVerdict::kError: return "error";
-  }
-  return "unknown";
-}
 
 int ReplayRun::exit_code() const {
   bool remote_error = false, input_error = false, diverged = false;
@@ -257,75 +96,88 @@ std::string ReplayRun::verdict() const {
   }
 }
 
-ReplayRun run_replay(const ReplayOptions& options, const CaptureCallback& on_capture) {
+ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& services,
+                     const CaptureCallback& on_capture) {
   ReplayRun run;
   run.capture_path = options.capture_path;
   run.model_path = options.model_path;
   run.device = options.backend.device;
 
-  Config config = options.config_path.empty() ? default_config() : load_config(options.config_path);
-  config.tolerances.override_defaults(options.atol, options.rtol);
-  run.config_origin = config.origin;
+  auto config = std::make_shared<Config>(options.config_path.empty()
+                                             ? default_config()
+                                             : load_config(options.config_path));
+  config->tolerances.override_defaults(options.atol, options.rtol);
+  run.config_origin = config->origin;
 
   // Everything that can stop the run is checked before the first request is sent.
   const std::vector<Capture> captures = load_captures(options.capture_path);
-  const auto preprocessor = make_preprocessor(config.preprocess);
-  const auto postprocessor = make_postprocessor(config.postprocess);
-  std::unique_ptr<LocalBackend> backend;
+  const std::string requested =
+      options.protocol == "auto" && !config->protocol.empty() ? config->protocol : options.protocol;
+  const ProtocolChoice choice =
+      choose_protocol(requested, options.remote_url, captures.front().request.path);
+  run.protocol = choice.name;
+  run.protocol_reason = options.protocol == "auto" && !config->protocol.empty()
+                            ? "the config's remote.protocol"
+                            : choice.reason;
+
+  ReplayParts parts;
+  parts.config = config;
+  parts.codec = make_protocol(choice.name, protocol_options(options, *config, choice));
+  parts.preprocessor = make_preprocessor(config->preprocess);
+  parts.postprocessor = make_postprocessor(config->postprocess);
+
+  std::shared_ptr<LocalBackend> backend;
   if (!options.model_path.empty()) {
-    backend = open_local_backend(options.model_path, options.backend);
+    backend = services.open_backend(options.model_path, options.backend);
     const ModelInfo& info = backend->info();
     run.backend_version = info.backend_version;
     run.device = info.device;
     if (info.saved_in_training_mode || !info.training_submodules.empty()) {
-      std::string modules;
-      for (const auto& name : info.training_submodules) {
-        modules += (modules.empty() ? "" : ", ") + name;
-      }
-      run.warnings.push_back(
-          "the model archive was saved in training mode" +
-          (modules.empty() ? std::string() : " (" + modules + ")") +
-          "; replay runs it in eval mode: a server that does not call eval() will differ");
+      run.warnings.push_back(training_mode_warning(info));
     }
   }
-  std::unique_ptr<Transport> endpoint;
+  std::unique_ptr<Transport> transport;
   if (!options.remote_url.empty()) {
-    endpoint = make_transport(options.remote_url, options.remote);
-    run.remote = endpoint->describe();
+    transport = services.open_transport(options.remote_url, options.remote);
+    run.remote = transport->describe();
   } else {
     run.remote = "the captured response";
   }
-  if (options.preflight) run.preflight = run_preflight(options);
 
-  for (size_t i = 0; i < captures.size(); ++i) {
-    const Capture& capture = captures[i];
-    CaptureOutcome outcome;
-    outcome.id = capture.id;
-    outcome.origin = capture.origin;
-    bool stop = false;
-    try {
-      const Trace local = build_local_trace(capture, *preprocessor, backend.get(), *postprocessor);
-      outcome.local_ms = local.elapsed_ms;
-      const Trace remote = build_remote_trace(capture, endpoint.get(), config);
-      outcome.remote_ms = remote.elapsed_ms;
-      outcome.diffs = diff_traces(local, remote, config.tolerances, config.compare);
-      outcome.verdict = outcome.diffs.first_divergence ? CaptureVerdict::kDiverged
-                                                       : CaptureVerdict::kEquivalent;
-      outcome.warnings = local.warnings;
-      outcome.warnings.insert(outcome.warnings.end(), remote.warnings.begin(),
-                              remote.warnings.end());
-    } catch (const Error& error) {
-      outcome.verdict = CaptureVerdict::kError;
-      outcome.error_message = error.what();
-      outcome.error_exit_code = error.exit_code();
-      // A remote that cannot be reached or does not answer in time will not for the next
-      // capture either: stop rather than wait out a timeout per capture.
-      stop = error.id() == "remote.unreachable" || error.id() == "remote.timeout";
+  if (options.preflight) {
+    run.preflight.ran = true;
+    fingerprint_preflight(options, &run.preflight);
+    if (transport) {
+      PreflightContext context;
+      context.local_model = backend ? &backend->info() : nullptr;
+      std::optional<DecodedRequest> sample;
+      try {
+        sample = parts.codec->decode_request(captures.front().request, captures.front().origin);
+        context.sample = &*sample;
+      } catch (const Error&) {
+        // The capture's own error is reported with the capture.
+      }
+      context.management_url = options.management_url;
+      context.transport_options = options.remote;
+      ProtocolPreflight checked = parts.codec->preflight(*transport, context);
+      run.preflight.protocol_checks = std::move(checked.checks);
+      run.preflight.findings.insert(run.preflight.findings.end(), checked.findings.begin(),
+                                    checked.findings.end());
     }
+  }
+
+  Replayer replayer(std::move(parts), backend, std::move(transport));
+  for (size_t i = 0; i < captures.size(); ++i) {
+    CaptureOutcome outcome = replayer.replay(captures[i]);
+    // A remote that cannot be reached or does not answer in time will not for the next
+    // capture either: stop rather than wait out a timeout per capture.
+    const bool stop = outcome.verdict == CaptureVerdict::kError &&
+                      (outcome.error_id == "remote.unreachable" ||
+                       outcome.error_id == "remote.timeout");
     if (on_capture) on_capture(outcome);
     run.captures.push_back(std::move(outcome));
     if (stop && i + 1 < captures.size()) {
-      run.warnings.push_back("stopped after capture " + capture.id + ": " +
+      run.warnings.push_back("stopped after capture " + captures[i].id + ": " +
                              std::to_string(captures.size() - i - 1) +
                              " captures not replayed because the remote is not answering");
       break;

@@ -157,11 +157,17 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
   out << "  local:  " << (run.model_path.empty() ? "(no model: stops after preprocessing)" : run.model_path);
   if (!run.backend_version.empty()) out << " on " << run.device << " (" << run.backend_version << ")";
   out << "\n  remote: " << run.remote << "\n  config: " << run.config_origin << "\n";
+  if (!run.protocol.empty()) {
+    out << "  protocol: " << run.protocol << " (" << run.protocol_reason << ")\n";
+  }
 
   if (run.preflight.ran) {
     out << "\n" << p.bold() << "Preflight" << p.reset() << " (environment and artifacts): remote fingerprint "
         << run.preflight.remote_status << "; " << run.preflight.findings.size() << " finding"
         << (run.preflight.findings.size() == 1 ? "" : "s") << "\n";
+    for (const std::string& check : run.preflight.protocol_checks) {
+      out << "  " << p.dim() << "check" << p.reset() << "    " << check << "\n";
+    }
     for (const EnvFinding& finding : run.preflight.findings) {
       std::string severity(severity_name(finding.severity));
       for (char& c : severity) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -223,6 +229,9 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
         out << "  note (" << stage_name(stage.stage) << "): " << note << "\n";
       }
     }
+    // What was compared with what, and why: a verdict is only as true as its pairing.
+    for (const auto& line : capture.pairing) out << "  paired: " << line << "\n";
+    for (const auto& line : capture.unpaired) out << "  unpaired: " << line << "\n";
     for (const auto& warning : capture.warnings) out << "  warning: " << warning << "\n";
   }
 
@@ -304,7 +313,7 @@ nlohmann::json render_json_report(const ReplayRun& run) {
   nlohmann::json captures = nlohmann::json::array();
   nlohmann::json first_divergence = nullptr;
   nlohmann::json stage_counts = nlohmann::json::array();
-  for (Stage stage : kAllStages) {
+  for (Stage stage : all_stages()) {
     stage_counts.push_back({{"stage", stage_name(stage)},
                             {"equal", 0},
                             {"within_tolerance", 0},
@@ -326,9 +335,13 @@ nlohmann::json render_json_report(const ReplayRun& run) {
                             {"warnings", capture.warnings},
                             {"local_ms", capture.local_ms},
                             {"remote_ms", capture.remote_ms},
+                            {"pairing", capture.pairing},
+                            {"unpaired", capture.unpaired},
                             {"error", nullptr}};
     if (capture.verdict == CaptureVerdict::kError) {
-      entry["error"] = {{"message", capture.error_message}, {"exit_code", capture.error_exit_code}};
+      entry["error"] = {{"id", capture.error_id},
+                        {"message", capture.error_message},
+                        {"exit_code", capture.error_exit_code}};
     }
     nlohmann::json stages = nlohmann::json::array();
     for (size_t i = 0; i < capture.diffs.stages.size(); ++i) {
@@ -359,10 +372,13 @@ nlohmann::json render_json_report(const ReplayRun& run) {
             {"device", run.device},
             {"backend", run.backend_version},
             {"remote", run.remote},
+            {"protocol", run.protocol},
+            {"protocol_reason", run.protocol_reason},
             {"config", run.config_origin}}},
           {"preflight",
            {{"ran", run.preflight.ran},
             {"remote_fingerprint", run.preflight.remote_status},
+            {"protocol_checks", run.preflight.protocol_checks},
             {"findings", findings}}},
           {"warnings", run.warnings},
           {"captures", captures}};

@@ -9,19 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/stages.h"
 #include "harness/tensor.h"
 
 namespace replay {
-
-/// The stages, in pipeline order. The first in this order that diverges is the first point of
-/// divergence.
-enum class Stage { kPayload = 0, kFeatures = 1, kOutputs = 2, kPrediction = 3 };
-inline constexpr int kStageCount = 4;
-inline constexpr std::array<Stage, kStageCount> kAllStages = {Stage::kPayload, Stage::kFeatures,
-                                                              Stage::kOutputs, Stage::kPrediction};
-
-std::string_view stage_name(Stage stage);  ///< "payload", "features", "outputs", "prediction"
-bool stage_from_name(std::string_view name, Stage* stage);
 
 /// What one side showed at one stage. A stage that is not observed is reported as such, never
 /// as equal.

@@ -7,9 +7,11 @@
 ///     "preprocess": { ... pipeline.h ... },          // null: numeric "input"/"inputs"/"instances"
 ///     "postprocess": {"type": "argmax"},             // null: argmax for [batch, classes>1]
 ///     "remote": {
+///       "protocol": "kserve-v2",                     // else auto (from the URL)
 ///       "path": "/predict",                          // else the capture's request path
 ///       "headers": {"X-Debug-Intermediates": "1"},   // sent with every request
-///       "stages": {                                  // JSON pointers into the response; a list
+///       "stages": {                                  // JSON pointers into the response (or
+///                                                    // output names, tensor protocols); a list
 ///         "payload": "/debug/payload",               // of pointers tries each in turn
 ///         "features": "/debug/features",
 ///         "outputs": ["/outputs", "/logits"],
@@ -38,16 +40,19 @@ struct Config {
   nlohmann::json postprocess;  ///< null = default
   std::optional<std::string> remote_path;
   Headers remote_headers;
-  /// Per stage, the response pointers to try in order (defaults filled in).
+  /// remote.protocol: "json", "kserve-v2", "tfserving", "torchserve"; empty: auto.
+  std::string protocol;
+  /// Per stage, the configured response locations to try in order (remote.stages): JSON
+  /// pointers for JSON protocols, output names for tensor protocols. Empty: the protocol's
+  /// defaults (the stage table's pointers, then pairing by evidence).
   std::array<std::vector<std::string>, kStageCount> response_pointers;
   ToleranceSet tolerances;
   CompareOptions compare;
   std::string origin;  ///< the file it came from, or "(defaults)"
 };
 
-/// Defaults: payload ["/debug/payload", "/payload"], features ["/debug/features", "/features"],
-/// outputs ["/outputs", "/debug/outputs", "/logits"], prediction ["/prediction",
-/// "/predictions"]. Payload tolerances: exact (numbers compared exactly).
+/// Defaults: no configured response locations (the protocol's defaults and evidence apply);
+/// payload tolerances: exact (numbers compared exactly).
 Config default_config();
 
 /// Reads and validates a config file. Throws Error kInput "config.read" / "config.parse"

@@ -20,8 +20,9 @@
 #include "harness/config.h"
 #include "harness/diff.h"
 #include "harness/fingerprint.h"
-#include "harness/transport.h"
+#include "harness/replayer.h"
 #include "harness/trace.h"
+#include "harness/transport.h"
 
 namespace replay {
 
@@ -30,37 +31,38 @@ struct ReplayOptions {
   std::string model_path;   ///< empty: the local side stops after preprocessing
   std::string remote_url;   ///< empty: the capture's recorded response is the remote side
   std::string config_path;  ///< empty: default_config()
+  /// "auto" (the URL decides, else the capture's request path), or a protocol name; the
+  /// config's remote.protocol when this is "auto" and the config sets one.
+  std::string protocol = "auto";
+  bool v2_binary_outputs = true;  ///< KServe v2: ask for binary outputs (exact)
+  std::string management_url;     ///< TorchServe's management API, for the preflight
   BackendOptions backend;
-  TransportOptions remote;     ///< extra_headers hold --header/--header-env (never printed)
+  TransportOptions remote;  ///< extra_headers hold --header/--header-env (never printed)
   std::optional<double> atol, rtol;  ///< --atol/--rtol over the config's defaults
-  bool preflight = true;    ///< fingerprint both sides before replaying
+  bool preflight = true;    ///< fingerprint both sides and check the model before replaying
 };
 
-enum class CaptureVerdict { kEquivalent, kDiverged, kError };
-std::string_view capture_verdict_name(CaptureVerdict verdict);  ///< "equivalent", ...
-
-struct CaptureOutcome {
-  std::string id;
-  std::string origin;
-  CaptureVerdict verdict = CaptureVerdict::kError;
-  StageDiffs diffs;
-  std::vector<std::string> warnings;  ///< from both traces
-  /// When verdict is kError: the one-line message and its exit code (2 or 3).
-  std::string error_message;
-  int error_exit_code = 0;
-  double local_ms = 0, remote_ms = 0;
+/// How a run reaches its parts: tests replace them with fakes.
+struct ReplayServices {
+  std::function<std::unique_ptr<LocalBackend>(const std::string&, const BackendOptions&)>
+      open_backend = open_local_backend;
+  std::function<std::unique_ptr<Transport>(const std::string&, const TransportOptions&)>
+      open_transport = make_transport;
 };
 
 struct Preflight {
   bool ran = false;
   /// "fetched", "not served" (404), "unavailable: <why>", or "skipped".
   std::string remote_status = "skipped";
+  /// The protocol's own checks ("GET /v2/health/ready: ready").
+  std::vector<std::string> protocol_checks;
   std::vector<EnvFinding> findings;
 };
 
 struct ReplayRun {
   std::string capture_path, model_path, remote, config_origin, device;
   std::string backend_version;
+  std::string protocol, protocol_reason;  ///< the protocol spoken, and why it was chosen
   Preflight preflight;
   std::vector<std::string> warnings;  ///< run-wide (e.g. model saved in training mode)
   std::vector<CaptureOutcome> captures;
@@ -77,7 +79,8 @@ using CaptureCallback = std::function<void(const CaptureOutcome&)>;
 /// Runs the whole replay. Throws Error for what stops the run as a whole (unreadable capture
 /// file, bad config, a model that will not load, bad URL); errors of one capture (a malformed
 /// payload, a remote that fails on that request) are recorded in its outcome and the run goes on.
-ReplayRun run_replay(const ReplayOptions& options, const CaptureCallback& on_capture = {});
+ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& services = {},
+                     const CaptureCallback& on_capture = {});
 
 /// One plain sentence: the first point of divergence and how the error grows downstream (or
 /// the error, or "No divergence ...").

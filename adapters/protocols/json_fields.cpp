@@ -1,0 +1,204 @@
+#include "json_fields.h"
+
+#include <algorithm>
+#include <set>
+
+#include "harness/error.h"
+#include "harness/json_text.h"
+#include "harness/pairing.h"
+#include "harness/tensor_io.h"
+
+namespace replay {
+namespace {
+
+using nlohmann::json;
+
+bool looks_like_tensor_form(const json& value) {
+  return value.is_object() && value.contains("data") &&
+         (value.contains("shape") || value.contains("dtype"));
+}
+
+// The value as tensors; nullopt when it is not tensor data. A value in the JSON tensor form
+// that is inconsistent is a lie about its own shape: remote.schema.
+std::optional<std::vector<Tensor>> try_tensors(const std::string& name, const json& value,
+                                               const std::string& where) {
+  if (value.is_string() || value.is_null() || value.is_boolean()) return std::nullopt;
+  try {
+    return tensors_from_value(name, value, where);
+  } catch (const Error& error) {
+    const bool stated_form =
+        looks_like_tensor_form(value) ||
+        (value.is_object() && !value.empty() &&
+         std::all_of(value.begin(), value.end(), [](const json& item) {
+           return looks_like_tensor_form(item);
+         }));
+    if (stated_form) fail_remote("remote.schema", error.message());
+    return std::nullopt;
+  }
+}
+
+std::string last_token(const std::string& pointer) {
+  const size_t slash = pointer.find_last_of('/');
+  std::string token = slash == std::string::npos ? pointer : pointer.substr(slash + 1);
+  // Unescape RFC 6901: "~1" -> "/", "~0" -> "~".
+  std::string out;
+  for (size_t i = 0; i < token.size(); ++i) {
+    if (token[i] == '~' && i + 1 < token.size()) {
+      out += token[i + 1] == '1' ? '/' : '~';
+      ++i;
+    } else {
+      out += token[i];
+    }
+  }
+  return out;
+}
+
+ResponseField make_field(const std::string& location, const std::string& name, const json& value,
+                         const std::string& where, bool tensor_stage) {
+  ResponseField field;
+  field.location = location;
+  field.name = name;
+  if (tensor_stage) {
+    if (auto tensors = try_tensors(name, value, where + " " + location)) {
+      field.tensors = std::move(*tensors);
+      return field;
+    }
+  }
+  field.json = value;
+  return field;
+}
+
+}  // namespace
+
+std::vector<Tensor> tensors_from_value(const std::string& single_name, const json& value,
+                                       const std::string& where) {
+  std::vector<Tensor> tensors;
+  if (value.is_object() && !is_json_tensor_object(value)) {
+    for (const auto& [name, item] : value.items()) {
+      tensors.push_back(tensor_from_json(name, item, where + "/" + json_pointer_token(name)));
+    }
+    if (tensors.empty()) fail_input("tensor.json", where + ": an empty object holds no tensor");
+  } else {
+    tensors.push_back(tensor_from_json(single_name, value, where));
+  }
+  return tensors;
+}
+
+std::string body_excerpt(const std::string& body, size_t max_length) {
+  if (body.empty()) return "(empty body)";
+  std::string text = body;
+  if (text.size() > max_length) {
+    size_t cut = max_length;
+    // Back up over UTF-8 continuation bytes so a character is never cut in two.
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
+    text = text.substr(0, cut) + "...";
+  }
+  for (char& c : text) {
+    if (c == '\n' || c == '\r' || c == '\t' || static_cast<unsigned char>(c) < 0x20) c = ' ';
+  }
+  return text;
+}
+
+void check_response_status(const TransportResponse& response, const std::string& where,
+                           const std::string& error_message) {
+  if (response.status >= 200 && response.status < 300) return;
+  std::string message = where + ": HTTP " + std::to_string(response.status);
+  if (!response.status_text.empty() && response.status_text.find(' ') != std::string::npos) {
+    message += " (" + response.status_text + ")";
+  }
+  message += ": " + (error_message.empty() ? body_excerpt(response.body) : error_message);
+  fail_remote("remote.status", message);
+}
+
+std::string summarise_json(const json& document) {
+  auto phrase = [](const json& value) -> std::string {
+    if (value.is_string()) return "a string";
+    if (value.is_boolean()) return "a boolean";
+    if (value.is_null()) return "null";
+    if (value.is_number()) return "a number";
+    try {
+      std::vector<Tensor> tensors = tensors_from_value("value", value, "");
+      ResponseField field;
+      field.tensors = std::move(tensors);
+      return describe_field(field);
+    } catch (const Error&) {
+      return value.is_array() ? "a list that is not a tensor" : "an object";
+    }
+  };
+  if (document.is_object()) {
+    if (document.empty()) return "an empty object";
+    std::string out = "an object with ";
+    size_t shown = 0;
+    for (const auto& [key, value] : document.items()) {
+      if (shown++ == 8) {
+        out += ", ...";
+        break;
+      }
+      out += (shown > 1 ? ", " : "") + ("/" + json_pointer_token(key)) + " (" + phrase(value) + ")";
+    }
+    return out;
+  }
+  return phrase(document) + " as the whole body";
+}
+
+DecodedResponse json_response_fields(const json& document, const ProtocolOptions& options,
+                                     const std::string& where) {
+  DecodedResponse response;
+  response.summary = summarise_json(document);
+  std::set<std::string> used;  // top-level keys consumed by a pointer
+  auto note_used = [&](const std::string& pointer) {
+    const size_t next = pointer.find('/', 1);
+    used.insert(pointer.substr(0, next));
+  };
+  for (const StageSpec& spec : stage_table()) {
+    const size_t index = static_cast<size_t>(spec.id);
+    const bool configured = options.stage_configured[index];
+    const std::vector<std::string>& pointers =
+        configured ? options.stage_locations[index] : spec.response_pointers;
+    const bool tensor_stage = spec.kind == StageKind::kTensors;
+    // Without a config, outputs and prediction are paired by what they hold, not by name.
+    const bool by_evidence = !configured && (spec.id == Stage::kOutputs || spec.id == Stage::kPrediction);
+    for (const std::string& location : pointers) {
+      // A configured name without a leading '/' is a top-level field.
+      const std::string pointer =
+          location.empty() || location[0] == '/' ? location : "/" + json_pointer_token(location);
+      const json::json_pointer json_pointer(pointer);
+      if (!document.is_structured() || !document.contains(json_pointer)) continue;
+      note_used(pointer);
+      const json& value = document.at(json_pointer);
+      if (by_evidence) {
+        response.fields.push_back(make_field(pointer, last_token(pointer), value, where, true));
+        continue;  // every default location is a candidate
+      }
+      ResponseField field =
+          make_field(pointer, std::string(spec.default_tensor), value, where, tensor_stage);
+      if (configured && tensor_stage && field.is_json() && spec.id != Stage::kPrediction) {
+        fail_remote("remote.schema", where + " " + pointer + ": the configured " +
+                                         std::string(spec.name) + " location holds " +
+                                         summarise_json(value) + ", not a tensor");
+      }
+      field.stage = spec.id;
+      field.stage_reason = configured ? "the configured pointer (config remote.stages." +
+                                            std::string(spec.name) + ")"
+                                      : "the default location for " + std::string(spec.name);
+      response.fields.push_back(std::move(field));
+      break;  // the first pointer found wins
+    }
+  }
+  if (document.is_object()) {
+    for (const auto& [key, value] : document.items()) {
+      const std::string pointer = "/" + json_pointer_token(key);
+      if (used.count(pointer) || key == "debug") continue;
+      ResponseField field = make_field(pointer, key, value, where, true);
+      // Strings, numbers and objects that are not tensors (a model name, a version, metadata)
+      // are not candidates; they are in the summary.
+      if (field.is_json() && !value.is_array()) continue;
+      response.fields.push_back(std::move(field));
+    }
+  } else if (document.is_array()) {
+    response.fields.push_back(make_field("(the whole body)", "response", document, where, true));
+  }
+  return response;
+}
+
+}  // namespace replay

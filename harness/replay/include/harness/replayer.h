@@ -1,0 +1,94 @@
+#pragma once
+/// The Replayer: one capture end to end, from parts passed in.
+///
+///   capture -> codec.decode_request -> local side:  Preprocessor -> LocalBackend -> Postprocessor
+///                                   -> remote side: codec.encode_request -> Transport
+///                                                   -> codec.decode_response -> pairing
+///           -> stage diffs (StageTable order, the comparison) -> CaptureOutcome
+///
+/// A Replayer holds one transport and one backend (neither is thread-safe) and shares the rest
+/// (codec, pre/postprocessing, config), which are immutable: a concurrent runner makes one
+/// Replayer per worker over the same ReplayParts.
+///
+///   ReplayParts parts;
+///   parts.config = std::make_shared<Config>(load_config("cfg.json"));
+///   parts.codec = make_protocol("json", {});
+///   parts.preprocessor = make_preprocessor(parts.config->preprocess);
+///   parts.postprocessor = make_postprocessor(parts.config->postprocess);
+///   Replayer replayer(parts, open_local_backend("m.pt", {}), make_transport(url, {}));
+///   CaptureOutcome outcome = replayer.replay(capture);
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/backend.h"
+#include "harness/capture.h"
+#include "harness/config.h"
+#include "harness/diff.h"
+#include "harness/pipeline.h"
+#include "harness/protocol.h"
+#include "harness/transport.h"
+
+namespace replay {
+
+enum class CaptureVerdict { kEquivalent, kDiverged, kError };
+std::string_view capture_verdict_name(CaptureVerdict verdict);  ///< "equivalent", ...
+
+struct CaptureOutcome {
+  std::string id;
+  std::string origin;
+  CaptureVerdict verdict = CaptureVerdict::kError;
+  StageDiffs diffs;
+  /// What was paired with what, and why ("response /prediction (float64 [1, 3]) -> outputs:
+  /// ..."), and what fitted no stage.
+  std::vector<std::string> pairing;
+  std::vector<std::string> unpaired;
+  std::vector<std::string> warnings;  ///< from both traces
+  /// When verdict is kError: the error's id, its one-line message and its exit code (2 or 3).
+  std::string error_id;
+  std::string error_message;
+  int error_exit_code = 0;
+  double local_ms = 0, remote_ms = 0;
+};
+
+/// The immutable parts every worker shares.
+struct ReplayParts {
+  std::shared_ptr<const Config> config;
+  std::shared_ptr<const ProtocolCodec> codec;
+  std::shared_ptr<const Preprocessor> preprocessor;
+  std::shared_ptr<const Postprocessor> postprocessor;
+};
+
+class Replayer {
+ public:
+  /// `backend` may be null (the local side stops after preprocessing); `transport` may be null
+  /// (offline: the capture's recorded response and logged stages are the production side).
+  Replayer(ReplayParts parts, std::shared_ptr<LocalBackend> backend,
+           std::unique_ptr<Transport> transport);
+
+  /// Replays one capture. Never throws for what concerns this capture alone: errors are
+  /// recorded in the outcome (verdict kError, with the error's id and exit code).
+  CaptureOutcome replay(const Capture& capture);
+
+  /// The transport's description ("http://127.0.0.1:8080/predict"), or empty offline.
+  std::string remote_description() const;
+  Transport* transport() { return transport_.get(); }
+
+ private:
+  Trace local_trace(const Capture& capture, const DecodedRequest& decoded) const;
+  /// `summary` receives the codec's description of what the response held.
+  Trace remote_trace(const Capture& capture, const DecodedRequest& decoded, const Trace& local,
+                     CaptureOutcome* outcome, std::string* summary);
+
+  ReplayParts parts_;
+  std::shared_ptr<LocalBackend> backend_;
+  std::unique_ptr<Transport> transport_;
+};
+
+/// Headers that describe the original connection, not the request (Host, Content-Length,
+/// Connection, ...): never replayed.
+bool is_hop_by_hop_header(const std::string& name);
+
+}  // namespace replay
