@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev   # unit and integration tests
   libbenchmark-dev            # benchmarks
   python3 python3-numpy       # benchmark peer (numpy.allclose) and test-vector generation
+  python3-torch               # Python peer servers in the integration tests (/usr/bin/python3)
 )
 
 missing=()
