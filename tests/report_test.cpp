@@ -1,5 +1,6 @@
 // Reports (harness/replay.h render_*): the first-divergence sentence, the terminal report's
-// lines and colour, the JSON report's schema, JUnit XML, and ReplayRun's exit-code precedence.
+// lines and colour, the JSON report's schema, JUnit XML, Markdown and HTML, and ReplayRun's
+// exit-code precedence (from the aggregates of recorded captures).
 #include <gtest/gtest.h>
 
 #include "harness/error.h"
@@ -41,7 +42,7 @@ ReplayRun run_with(std::vector<CaptureOutcome> captures) {
   run.model_path = "m.pt";
   run.remote = "http://127.0.0.1:1/predict";
   run.config_origin = "(defaults)";
-  run.captures = std::move(captures);
+  for (size_t i = 0; i < captures.size(); ++i) run.record(std::move(captures[i]), i, 0);
   return run;
 }
 

@@ -277,6 +277,28 @@ class TabularPreprocessor : public Preprocessor {
     }
   }
 
+  std::vector<FeatureColumn> feature_columns() const override {
+    static const char* const kNames[] = {"passthrough", "standard", "minmax", "onehot", "ordinal"};
+    std::vector<FeatureColumn> out;
+    int64_t index = 0;
+    for (const Column& column : columns_) {
+      const std::string name = column.by_index ? std::to_string(column.field_index) : column.field_name;
+      for (size_t slot = 0; slot < column.width(); ++slot) {
+        FeatureColumn feature;
+        feature.tensor = output_name_;
+        feature.index = index++;
+        feature.column = name;
+        feature.transform = kNames[static_cast<int>(column.kind)];
+        if (column.kind == Kind::kOneHot) {
+          const json& category = column.categories[slot];
+          feature.category = category.is_string() ? category.get<std::string>() : category.dump();
+        }
+        out.push_back(std::move(feature));
+      }
+    }
+    return out;
+  }
+
   std::vector<Tensor> run(const json& payload) const override {
     const json* found = nullptr;
     try {

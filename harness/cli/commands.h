@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "harness/fingerprint.h"
+#include "harness/replay.h"
 
 namespace replay::cli {
 
@@ -13,6 +14,17 @@ namespace replay::cli {
 void add_diff_command(CLI::App& app, int* exit_code);   // replay diff A B
 void add_env_command(CLI::App& app, int* exit_code);    // replay env ...
 void add_agent_command(CLI::App& app, int* exit_code);  // replay agent --listen ADDR
+void add_merge_command(CLI::App& app, int* exit_code);  // replay merge A.jsonl B.jsonl ...
+
+/// A --report FORMAT:PATH: json, junit, text, md or html.
+struct ReportTarget {
+  std::string format;
+  std::string path;
+};
+/// Throws Error kUsage "usage.report" for anything else.
+ReportTarget parse_report_spec(const std::string& spec);
+/// Writes every requested report of a run, each atomically.
+void write_reports(const ReplayRun& run, const std::vector<ReportTarget>& targets);
 
 /// The options that say what a fingerprint covers (--artifact, --python-env, --docker-inspect,
 /// --image-digest, --no-runtime), shared by `replay env` and `replay agent`.

@@ -2,6 +2,8 @@
 // and reports where the two first part. Parses and prints; the harness library decides.
 #include <unistd.h>
 
+#include <csignal>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -16,21 +18,6 @@
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
-
-struct ReportTarget {
-  std::string format;  // text, json, junit
-  std::string path;
-};
-
-ReportTarget parse_report_spec(const std::string& spec) {
-  const size_t colon = spec.find(':');
-  ReportTarget target{spec.substr(0, colon), colon == std::string::npos ? "" : spec.substr(colon + 1)};
-  if ((target.format != "json" && target.format != "junit" && target.format != "text") ||
-      target.path.empty()) {
-    replay::fail_usage("usage.report", "--report takes json:PATH, junit:PATH or text:PATH, not '" + spec + "'");
-  }
-  return target;
-}
 
 replay::Headers parse_headers(const std::vector<std::string>& headers,
                               const std::vector<std::string>& header_envs) {
@@ -59,6 +46,54 @@ replay::Headers parse_headers(const std::vector<std::string>& headers,
     out.emplace_back(spec.substr(0, equals), value);
   }
   return out;
+}
+
+// SIGINT/SIGTERM: the first asks the run to stop (captures in flight finish, reports are
+// written); a second one ends the process at once.
+volatile std::sig_atomic_t g_signal = 0;
+
+void on_stop_signal(int signal) {
+  if (g_signal != 0) {
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+  }
+  g_signal = signal;
+  replay::request_stop();
+}
+
+// "2/3" -> {2, 3}; INDEX is 0-based (a Kubernetes Indexed Job's JOB_COMPLETION_INDEX).
+std::pair<uint64_t, uint64_t> parse_shard(const std::string& spec) {
+  const size_t slash = spec.find('/');
+  char* end = nullptr;
+  const std::string index_text = spec.substr(0, slash);
+  const std::string count_text = slash == std::string::npos ? "" : spec.substr(slash + 1);
+  const unsigned long long index = std::strtoull(index_text.c_str(), &end, 10);
+  const bool index_ok = !index_text.empty() && *end == '\0';
+  const unsigned long long count = std::strtoull(count_text.c_str(), &end, 10);
+  const bool count_ok = !count_text.empty() && *end == '\0';
+  if (!index_ok || !count_ok || count == 0 || index >= count || count > 1000000) {
+    replay::fail_usage("usage.shard", "--shard takes INDEX/COUNT with 0 <= INDEX < COUNT, not '" +
+                                          spec + "'");
+  }
+  return {index, count};
+}
+
+void print_progress(const replay::RunProgress& p) {
+  const double rate = p.elapsed_s > 0 ? static_cast<double>(p.done) / p.elapsed_s : 0;
+  char line[256];
+  if (p.total && *p.total > 0) {
+    const double eta = rate > 0 ? static_cast<double>(*p.total - p.done) / rate : 0;
+    std::snprintf(line, sizeof(line), "\r%lld/%lld captures, %.1f/s, ETA %.0f s, %lld diverged, %lld errors   ",
+                  static_cast<long long>(p.done), static_cast<long long>(*p.total), rate,
+                  eta < 0 ? 0 : eta, static_cast<long long>(p.diverged), static_cast<long long>(p.errors));
+  } else {
+    std::snprintf(line, sizeof(line), "\r%lld captures, %.1f/s, %lld diverged, %lld errors   ",
+                  static_cast<long long>(p.done), rate, static_cast<long long>(p.diverged),
+                  static_cast<long long>(p.errors));
+  }
+  std::fputs(line, stderr);
+  if (p.finished) std::fputc('\n', stderr);
+  std::fflush(stderr);
 }
 
 }  // namespace
@@ -90,7 +125,8 @@ int main(int argc, char** argv) {
   app.add_option("--remote", options.remote_url,
                  "prediction endpoint URL (default: the capture's recorded response)");
   app.add_option("--config", options.config_path, "pipeline, mappings and tolerances (JSON)");
-  app.add_option("--report", reports, "also write a report: json:PATH, junit:PATH, text:PATH");
+  app.add_option("--report", reports,
+                 "also write a report: json:PATH, junit:PATH, text:PATH, md:PATH, html:PATH");
   app.add_option("--device", options.backend.device, "cpu or cuda[:N]")
       ->check(CLI::IsMember({"cpu", "cuda", "cuda:0", "cuda:1", "cuda:2", "cuda:3", "cuda:4",
                              "cuda:5", "cuda:6", "cuda:7"}));
@@ -121,10 +157,51 @@ int main(int argc, char** argv) {
   app.add_option("--management-url", options.management_url,
                  "TorchServe's management API (e.g. http://host:8081), for the preflight");
 
+  // Many captures: the nightly run.
+  const std::string default_jobs = std::to_string(replay::default_jobs());
+  app.add_option("--jobs", options.jobs,
+                 "captures replayed concurrently (default: the number of CPU cores, " +
+                     default_jobs + " here)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--results", options.results_path,
+                 "write one JSON line per capture here as each finishes (results.jsonl)");
+  app.add_flag("--resume", options.resume,
+               "skip the captures that already have a line in --results, and append the rest");
+  app.add_option("--retries", options.retries,
+                 "retries of HTTP 429/502/503/504 and connection resets, with backoff (default 2)")
+      ->check(CLI::Range(0, 20));
+  app.add_option("--max-consecutive-errors", options.max_consecutive_errors,
+                 "stop after this many consecutive transport failures (default 5; 0: never)")
+      ->check(CLI::Range(0, 1000000));
+  app.add_option("--rate", options.rate_per_s,
+                 "at most this many requests per second to the remote, across workers")
+      ->check(CLI::PositiveNumber);
+  std::optional<double> sample;
+  app.add_option("--sample", sample, "replay this share (0..1] of the captures, chosen by --seed")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--seed", options.seed, "the seed of --sample (default 0)");
+  std::optional<uint64_t> limit;
+  app.add_option("--limit", limit, "replay the first N captures");
+  std::string shard;
+  app.add_option("--shard", shard,
+                 "INDEX/COUNT: replay the captures of this shard (0-based INDEX; a stable hash of "
+                 "the capture id decides)");
+  app.add_option("--baseline", options.baseline_path,
+                 "a previous results file or JSON report: divergences already there are known "
+                 "and do not set exit code 1");
+  app.add_option("--noise-runs", options.noise_runs,
+                 "send each capture K more times (and run it K more times locally) to measure "
+                 "each side's own noise")
+      ->check(CLI::Range(0, 100));
+  bool progress = false, no_progress = false;
+  app.add_flag("--progress", progress, "progress on stderr even when it is not a terminal");
+  app.add_flag("--no-progress", no_progress, "no progress line, even on a terminal");
+
   int exit_code = replay::kExitEquivalent;
   replay::cli::add_diff_command(app, &exit_code);
   replay::cli::add_env_command(app, &exit_code);
   replay::cli::add_agent_command(app, &exit_code);
+  replay::cli::add_merge_command(app, &exit_code);
   app.require_subcommand(0, 1);
 
   try {
@@ -150,21 +227,22 @@ int main(int argc, char** argv) {
     options.v2_binary_outputs = v2_binary_outputs == "on";
     options.remote.max_body_bytes = max_response_mb << 20;
     options.remote.extra_headers = parse_headers(headers, header_envs);
-    std::vector<ReportTarget> targets;
-    for (const auto& spec : reports) targets.push_back(parse_report_spec(spec));
-
-    const replay::ReplayRun run = replay::run_replay(options);
-    std::cout << replay::render_text_report(run, replay::cli::use_colour(stdout)) << std::flush;
-    for (const auto& target : targets) {
-      if (target.format == "json") {
-        replay::write_text_file(target.path, replay::render_json_report(run).dump(2) + "\n",
-                                "report");
-      } else if (target.format == "junit") {
-        replay::write_text_file(target.path, replay::render_junit_report(run), "report");
-      } else {
-        replay::write_text_file(target.path, replay::render_text_report(run, false), "report");
-      }
+    options.sample = sample;
+    options.limit = limit;
+    if (!shard.empty()) options.shard = parse_shard(shard);
+    if (options.resume && options.results_path.empty()) {
+      replay::fail_usage("usage.resume", "--resume needs --results PATH (the file to resume)");
     }
+    std::vector<replay::cli::ReportTarget> targets;
+    for (const auto& spec : reports) targets.push_back(replay::cli::parse_report_spec(spec));
+
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
+    const bool show_progress = !no_progress && (progress || isatty(STDERR_FILENO) != 0);
+    const replay::ReplayRun run = replay::run_replay(
+        options, {}, show_progress ? replay::ProgressCallback(print_progress) : replay::ProgressCallback());
+    std::cout << replay::render_text_report(run, replay::cli::use_colour(stdout)) << std::flush;
+    replay::cli::write_reports(run, targets);
     // A run that stopped on an error says so on stderr too, in one line, for scripts.
     for (const auto& capture : run.captures) {
       if (capture.verdict == replay::CaptureVerdict::kError) {
@@ -172,6 +250,7 @@ int main(int argc, char** argv) {
         break;
       }
     }
+    if (run.interrupted) return 128 + static_cast<int>(g_signal);
     return run.exit_code();
   } catch (const replay::Error& error) {
     std::cerr << "replay: " << error.what() << "\n";

@@ -316,17 +316,7 @@ std::vector<Capture> parse_json_lines(std::string_view text, const std::string& 
     const std::string_view line = text.substr(start, end - start);
     start = end + 1;
     if (is_blank(line)) continue;
-    const std::string line_origin = origin + ":" + std::to_string(line_number);
-    ordered_json value;
-    try {
-      value = ordered_json::parse(line.begin(), line.end());
-    } catch (const json::parse_error& error) {
-      size_t unused_line = 0, column = 0;
-      line_column(line, error.byte == 0 ? 0 : error.byte - 1, &unused_line, &column);
-      fail_input("capture.parse",
-                 line_origin + ":" + std::to_string(column) + ": " + short_parse_message(error));
-    }
-    captures.push_back(parse_capture(value, line_origin, "", captures.size(), trim(line), origin));
+    captures.push_back(parse_capture_line(line, origin, line_number, captures.size()));
   }
   return captures;
 }
@@ -349,6 +339,21 @@ bool looks_like_json_lines(std::string_view text) {
 }
 
 }  // namespace
+
+Capture parse_capture_line(std::string_view line, const std::string& file_origin,
+                           size_t line_number, size_t index) {
+  const std::string line_origin = file_origin + ":" + std::to_string(line_number);
+  ordered_json value;
+  try {
+    value = ordered_json::parse(line.begin(), line.end());
+  } catch (const json::parse_error& error) {
+    size_t unused_line = 0, column = 0;
+    line_column(line, error.byte == 0 ? 0 : error.byte - 1, &unused_line, &column);
+    fail_input("capture.parse",
+               line_origin + ":" + std::to_string(column) + ": " + short_parse_message(error));
+  }
+  return parse_capture(value, line_origin, "", index, trim(line), file_origin);
+}
 
 std::vector<Capture> parse_captures(const std::string& text_in, const std::string& origin) {
   const std::string_view text = strip_bom(text_in);

@@ -99,6 +99,7 @@ std::string_view stage_verdict_name(StageVerdict verdict) {
   switch (verdict) {
     case StageVerdict::kEqual: return "equal";
     case StageVerdict::kWithinTolerance: return "within_tolerance";
+    case StageVerdict::kWithinNoise: return "within_noise";
     case StageVerdict::kDiverged: return "diverged";
     case StageVerdict::kNotObserved: return "not_observed";
   }

@@ -1,16 +1,39 @@
-// run_replay: assembles the parts of a run (config, captures, protocol codec, pipeline, backend,
-// transport), runs the preflight, and replays each capture through a Replayer.
+// run_replay: assembles the parts of a run (config, capture source, protocol codec, pipeline,
+// backends, transports), runs the preflight, and replays the captures on N workers, each with
+// its own Replayer (its own backend and transport over the shared, immutable parts). Results
+// are recorded as they finish: a line in the results file and the aggregates; only the captures
+// kept for details stay in memory.
 #include "harness/replay.h"
 
-#include <algorithm>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "harness/capture.h"
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "harness/capture_stream.h"
 #include "harness/error.h"
 #include "harness/pipeline.h"
 #include "harness/protocol.h"
+#include "harness/results.h"
 
 namespace replay {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+std::atomic<bool> g_stop_requested{false};
 
 std::string base_url(const std::string& url) {
   const size_t scheme = url.find("://");
@@ -73,35 +96,322 @@ std::string training_mode_warning(const ModelInfo& info) {
          "; replay runs it in eval mode: a server that does not call eval() will differ";
 }
 
-}  // namespace
-
-int ReplayRun::exit_code() const {
-  bool remote_error = false, input_error = false, diverged = false;
-  for (const auto& capture : captures) {
-    if (capture.verdict == CaptureVerdict::kError) {
-      (capture.error_exit_code == kExitRemote ? remote_error : input_error) = true;
+// A token bucket shared by every worker's transport: at most `rate` requests per second to
+// the remote, with a burst of one second's worth.
+class RateLimiter {
+ public:
+  explicit RateLimiter(double rate) : rate_(rate), tokens_(std::max(1.0, rate)) {}
+  void acquire() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      const auto now = Clock::now();
+      tokens_ = std::min(std::max(1.0, rate_),
+                         tokens_ + std::chrono::duration<double>(now - last_).count() * rate_);
+      last_ = now;
+      if (tokens_ >= 1.0) {
+        tokens_ -= 1.0;
+        return;
+      }
+      const double wait_s = (1.0 - tokens_) / rate_;
+      lock.unlock();
+      std::this_thread::sleep_for(std::chrono::duration<double>(wait_s));
+      lock.lock();
     }
-    diverged = diverged || capture.verdict == CaptureVerdict::kDiverged;
   }
-  if (remote_error) return kExitRemote;
-  if (input_error) return kExitBadInput;
-  return diverged ? kExitDiverged : kExitEquivalent;
+
+ private:
+  std::mutex mutex_;
+  double rate_;
+  double tokens_;
+  Clock::time_point last_ = Clock::now();
+};
+
+class RateLimitedTransport final : public Transport {
+ public:
+  RateLimitedTransport(std::unique_ptr<Transport> inner, std::shared_ptr<RateLimiter> limiter)
+      : inner_(std::move(inner)), limiter_(std::move(limiter)) {}
+  TransportResponse send(const TransportRequest& request) override {
+    limiter_->acquire();
+    return inner_->send(request);
+  }
+  std::string describe() const override { return inner_->describe(); }
+  std::string url_path() const override { return inner_->url_path(); }
+
+ private:
+  std::unique_ptr<Transport> inner_;
+  std::shared_ptr<RateLimiter> limiter_;
+};
+
+// What keeps a capture out of this run: its shard, the sample, a previous run's results.
+class Selection {
+ public:
+  explicit Selection(const ReplayOptions& options) : options_(options) {}
+
+  void mark_done(const std::string& id) { done_.insert(capture_id_hash(id)); }
+
+  // Whether the record belongs to this shard and sample (before --limit).
+  bool selected(const std::string& id) const {
+    const uint64_t hash = capture_id_hash(id);
+    if (options_.shard && hash % options_.shard->second != options_.shard->first) return false;
+    if (options_.sample) {
+      // A second, seeded mix of the id hash, so shards and samples are independent.
+      uint64_t z = hash ^ (options_.seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      z ^= z >> 31;
+      if (static_cast<double>(z >> 11) * 0x1.0p-53 >= *options_.sample) return false;
+    }
+    return true;
+  }
+  bool already_done(const std::string& id) const { return done_.count(capture_id_hash(id)) > 0; }
+
+ private:
+  const ReplayOptions& options_;
+  std::unordered_set<uint64_t> done_;
+};
+
+// The previous run's verdicts, by capture id, for new / known / fixed.
+class Baseline {
+ public:
+  struct Entry {
+    std::string verdict, stage, tensor, error_id;
+  };
+  void load(const std::string& path, std::vector<std::string>* warnings) {
+    read_results(
+        path,
+        [&](const json& line) {
+          Entry entry;
+          entry.verdict = line.value("verdict", "");
+          const json& first = line.contains("first_divergence") ? line["first_divergence"] : json();
+          if (first.is_object()) {
+            entry.stage = first.value("stage", "");
+            entry.tensor = first.contains("tensor") && first["tensor"].is_string()
+                               ? first["tensor"].get<std::string>()
+                               : "";
+          }
+          if (line.contains("error") && line["error"].is_object()) {
+            entry.error_id = line["error"].value("id", "");
+          }
+          entries_[capture_id_hash(line.value("id", ""))] = std::move(entry);
+        },
+        {}, warnings);
+  }
+  /// "new", "known", "fixed" or "same" for a capture's result line.
+  std::string classify(const json& line) const {
+    Entry now;
+    now.verdict = line.value("verdict", "");
+    const json& first = line.contains("first_divergence") ? line["first_divergence"] : json();
+    if (first.is_object()) {
+      now.stage = first.value("stage", "");
+      now.tensor = first.contains("tensor") && first["tensor"].is_string()
+                       ? first["tensor"].get<std::string>()
+                       : "";
+    }
+    if (line.contains("error") && line["error"].is_object()) now.error_id = line["error"].value("id", "");
+    return classify(line.value("id", ""), now);
+  }
+  std::string classify(const CaptureOutcome& outcome) const {
+    Entry now;
+    now.verdict = capture_verdict_name(outcome.verdict);
+    if (outcome.diffs.first_divergence) {
+      const StageDiff& stage = outcome.diffs.stages[*outcome.diffs.first_divergence];
+      now.stage = stage_name(stage.stage);
+      if (const TensorComparison* worst = stage.worst()) now.tensor = worst->name;
+    }
+    now.error_id = outcome.error_id;
+    return classify(outcome.id, now);
+  }
+
+ private:
+  std::string classify(const std::string& id, const Entry& now) const {
+    const auto found = entries_.find(capture_id_hash(id));
+    if (found == entries_.end()) return now.verdict == "equivalent" ? "same" : "new";
+    const Entry& before = found->second;
+    if (now.verdict == "equivalent") return before.verdict == "equivalent" ? "same" : "fixed";
+    if (now.verdict == "diverged") {
+      return before.verdict == "diverged" && before.stage == now.stage && before.tensor == now.tensor
+                 ? "known"
+                 : "new";
+    }
+    return before.verdict == "error" && before.error_id == now.error_id ? "known" : "new";
+  }
+
+ public:
+
+ private:
+  std::unordered_map<uint64_t, Entry> entries_;
+};
+
+bool is_transport_failure(const CaptureOutcome& outcome) {
+  if (outcome.verdict != CaptureVerdict::kError) return false;
+  static const char* const kIds[] = {"remote.unreachable", "remote.timeout", "remote.reset",
+                                     "remote.protocol"};
+  return std::any_of(std::begin(kIds), std::end(kIds),
+                     [&](const char* id) { return outcome.error_id == id; });
 }
 
-std::string ReplayRun::verdict() const {
-  switch (exit_code()) {
-    case kExitEquivalent: return "equivalent";
-    case kExitDiverged: return "diverged";
-    default: return "error";
+CaptureOutcome unreadable(const CaptureRecord& record) {
+  CaptureOutcome outcome;
+  outcome.id = record.id;
+  outcome.origin = record.id;
+  outcome.verdict = CaptureVerdict::kError;
+  outcome.error_id = record.error_id;
+  outcome.error_message = record.error_message;
+  outcome.error_exit_code = kExitBadInput;
+  return outcome;
+}
+
+// Non-blank lines of a regular file, counted in the background for the progress line's total.
+std::optional<int64_t> count_records(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  int64_t lines = 0;
+  bool blank = true;
+  char buffer[1 << 16];
+  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) {
+      const char c = buffer[i];
+      if (c == '\n') {
+        lines += !blank;
+        blank = true;
+      } else if (c != ' ' && c != '\t' && c != '\r') {
+        blank = false;
+      }
+    }
   }
+  return lines + !blank;
+}
+
+struct WorkItem {
+  CaptureRecord record;
+};
+
+struct Done {
+  CaptureOutcome outcome;
+  size_t seq = 0;
+  size_t line = 0;
+};
+
+// A bounded queue between the reader, the workers and the recorder.
+template <class T>
+class Channel {
+ public:
+  explicit Channel(size_t capacity) : capacity_(capacity) {}
+  void push(T item) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    not_full_.wait(lock, [&] { return items_.size() < capacity_ || closed_; });
+    items_.push_back(std::move(item));
+    not_empty_.notify_one();
+  }
+  std::optional<T> pop() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    not_empty_.wait(lock, [&] { return !items_.empty() || closed_; });
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return item;
+  }
+  /// Waits at most `timeout` for an item.
+  std::optional<T> pop_for(std::chrono::milliseconds timeout, bool* closed) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    not_empty_.wait_for(lock, timeout, [&] { return !items_.empty() || closed_; });
+    *closed = closed_ && items_.empty();
+    if (items_.empty()) return std::nullopt;
+    T item = std::move(items_.front());
+    items_.pop_front();
+    not_full_.notify_one();
+    return item;
+  }
+  void close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+  /// Drops what is queued (a run that stops early).
+  size_t drain() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const size_t dropped = items_.size();
+    items_.clear();
+    not_full_.notify_all();
+    return dropped;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable not_empty_, not_full_;
+  std::deque<T> items_;
+  size_t capacity_;
+  bool closed_ = false;
+};
+
+std::string temporary_results_path() {
+  const char* dir = std::getenv("TMPDIR");
+  std::string pattern = std::string(dir != nullptr && *dir ? dir : "/tmp") + "/replay-results-XXXXXX";
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  const int fd = ::mkstemp(buffer.data());
+  if (fd < 0) fail_input("results.write", "cannot create a temporary results file in " + pattern);
+  ::close(fd);
+  return buffer.data();
+}
+
+}  // namespace
+
+void request_stop() { g_stop_requested = true; }
+
+int default_jobs() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return static_cast<int>(std::clamp(cores == 0 ? 1u : cores, 1u, 64u));
+}
+
+double ReplayRun::captures_per_s() const {
+  return wall_s > 0 ? static_cast<double>(aggregates.captures) / wall_s : 0.0;
+}
+
+json ReplayRun::record(CaptureOutcome outcome, size_t seq, size_t line,
+                       const std::string& baseline_class) {
+  json result = result_line(outcome, seq, line);
+  if (!baseline_class.empty()) result["baseline"] = baseline_class;
+  aggregates.add(result);
+  // Keep the first capture, and the first kDetailedCaptures that did not pass, by position.
+  const bool failing = outcome.verdict != CaptureVerdict::kEquivalent;
+  const auto position = std::lower_bound(capture_seqs.begin(), capture_seqs.end(), seq);
+  const size_t at = static_cast<size_t>(position - capture_seqs.begin());
+  size_t failing_before = 0;
+  for (size_t i = 0; i < at; ++i) failing_before += captures[i].verdict != CaptureVerdict::kEquivalent;
+  const bool first_seen = captures.empty() || seq < capture_seqs.front();
+  if ((failing && failing_before < kDetailedCaptures) || first_seen) {
+    captures.insert(captures.begin() + static_cast<std::ptrdiff_t>(at), std::move(outcome));
+    capture_seqs.insert(position, seq);
+    // Drop what no longer qualifies: equivalent captures other than the first, and failing ones
+    // beyond the first kDetailedCaptures.
+    size_t failing_seen = 0;
+    for (size_t i = 0; i < captures.size();) {
+      const bool is_failing = captures[i].verdict != CaptureVerdict::kEquivalent;
+      const bool keep = i == 0 || (is_failing && failing_seen < kDetailedCaptures);
+      failing_seen += is_failing && keep;
+      if (keep) {
+        ++i;
+      } else {
+        captures.erase(captures.begin() + static_cast<std::ptrdiff_t>(i));
+        capture_seqs.erase(capture_seqs.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    }
+  }
+  return result;
 }
 
 ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& services,
-                     const CaptureCallback& on_capture) {
+                     const ProgressCallback& on_progress) {
+  const auto started = Clock::now();
+  g_stop_requested = false;
   ReplayRun run;
   run.capture_path = options.capture_path;
   run.model_path = options.model_path;
   run.device = options.backend.device;
+  run.jobs = options.jobs > 0 ? options.jobs : default_jobs();
 
   auto config = std::make_shared<Config>(options.config_path.empty()
                                              ? default_config()
@@ -110,11 +420,13 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   run.config_origin = config->origin;
 
   // Everything that can stop the run is checked before the first request is sent.
-  const std::vector<Capture> captures = load_captures(options.capture_path);
+  std::unique_ptr<CaptureSource> source = open_capture_source(options.capture_path);
+  std::optional<CaptureRecord> first = source->next();
+  if (!first) fail_input("capture.empty", source->describe() + ": holds no capture");
+  const std::string first_path = first->capture ? first->capture->request.path : "/";
   const std::string requested =
       options.protocol == "auto" && !config->protocol.empty() ? config->protocol : options.protocol;
-  const ProtocolChoice choice =
-      choose_protocol(requested, options.remote_url, captures.front().request.path);
+  const ProtocolChoice choice = choose_protocol(requested, options.remote_url, first_path);
   run.protocol = choice.name;
   run.protocol_reason = options.protocol == "auto" && !config->protocol.empty()
                             ? "the config's remote.protocol"
@@ -126,63 +438,229 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   parts.preprocessor = make_preprocessor(config->preprocess);
   parts.postprocessor = make_postprocessor(config->postprocess);
 
-  std::shared_ptr<LocalBackend> backend;
+  BackendOptions backend_options = options.backend;
+  // One intra-op thread unless --threads says otherwise: replay's parallelism is across
+  // captures (--jobs), and a model's results must not depend on how many workers run.
+  if (backend_options.num_threads == 0) backend_options.num_threads = 1;
+  std::shared_ptr<LocalBackend> first_backend;
   if (!options.model_path.empty()) {
-    backend = services.open_backend(options.model_path, options.backend);
-    const ModelInfo& info = backend->info();
+    first_backend = services.open_backend(options.model_path, backend_options);
+    const ModelInfo& info = first_backend->info();
     run.backend_version = info.backend_version;
     run.device = info.device;
     if (info.saved_in_training_mode || !info.training_submodules.empty()) {
       run.warnings.push_back(training_mode_warning(info));
     }
   }
-  std::unique_ptr<Transport> transport;
-  if (!options.remote_url.empty()) {
-    transport = services.open_transport(options.remote_url, options.remote);
-    run.remote = transport->describe();
-  } else {
-    run.remote = "the captured response";
-  }
+  std::shared_ptr<RateLimiter> limiter =
+      options.rate_per_s > 0 ? std::make_shared<RateLimiter>(options.rate_per_s) : nullptr;
+  auto open_transport = [&]() -> std::unique_ptr<Transport> {
+    if (options.remote_url.empty()) return nullptr;
+    std::unique_ptr<Transport> transport = services.open_transport(options.remote_url, options.remote);
+    if (limiter) transport = std::make_unique<RateLimitedTransport>(std::move(transport), limiter);
+    return transport;
+  };
+  std::unique_ptr<Transport> first_transport = open_transport();
+  run.remote = first_transport ? first_transport->describe() : "the captured response";
 
   if (options.preflight) {
     run.preflight.ran = true;
     fingerprint_preflight(options, &run.preflight);
-    if (transport) {
+    if (first_transport) {
       PreflightContext context;
-      context.local_model = backend ? &backend->info() : nullptr;
+      context.local_model = first_backend ? &first_backend->info() : nullptr;
       std::optional<DecodedRequest> sample;
-      try {
-        sample = parts.codec->decode_request(captures.front().request, captures.front().origin);
-        context.sample = &*sample;
-      } catch (const Error&) {
-        // The capture's own error is reported with the capture.
+      if (first->capture) {
+        try {
+          sample = parts.codec->decode_request(first->capture->request, first->capture->origin);
+          context.sample = &*sample;
+        } catch (const Error&) {
+          // The capture's own error is reported with the capture.
+        }
       }
       context.management_url = options.management_url;
       context.transport_options = options.remote;
-      ProtocolPreflight checked = parts.codec->preflight(*transport, context);
+      ProtocolPreflight checked = parts.codec->preflight(*first_transport, context);
       run.preflight.protocol_checks = std::move(checked.checks);
       run.preflight.findings.insert(run.preflight.findings.end(), checked.findings.begin(),
                                     checked.findings.end());
     }
   }
 
-  Replayer replayer(std::move(parts), backend, std::move(transport));
-  for (size_t i = 0; i < captures.size(); ++i) {
-    CaptureOutcome outcome = replayer.replay(captures[i]);
-    // A remote that cannot be reached or does not answer in time will not for the next
-    // capture either: stop rather than wait out a timeout per capture.
-    const bool stop = outcome.verdict == CaptureVerdict::kError &&
-                      (outcome.error_id == "remote.unreachable" ||
-                       outcome.error_id == "remote.timeout");
-    if (on_capture) on_capture(outcome);
-    run.captures.push_back(std::move(outcome));
-    if (stop && i + 1 < captures.size()) {
-      run.warnings.push_back("stopped after capture " + captures[i].id + ": " +
-                             std::to_string(captures.size() - i - 1) +
-                             " captures not replayed because the remote is not answering");
-      break;
+  // What this run replays, and what it records.
+  Selection selection(options);
+  Baseline baseline;
+  if (!options.baseline_path.empty()) baseline.load(options.baseline_path, &run.warnings);
+  json header = {{"capture", options.capture_path},
+                 {"model", options.model_path.empty() ? json(nullptr) : json(options.model_path)},
+                 {"remote", run.remote},
+                 {"protocol", run.protocol},
+                 {"config", run.config_origin}};
+  if (options.shard) {
+    header["shard"] = std::to_string(options.shard->first) + "/" + std::to_string(options.shard->second);
+  }
+  run.results_path = options.results_path.empty() ? temporary_results_path() : options.results_path;
+  if (options.results_path.empty()) {
+    const std::string path = run.results_path;
+    run.results_owner = std::shared_ptr<void>(nullptr, [path](void*) { ::unlink(path.c_str()); });
+  }
+  if (options.resume) {
+    struct stat info {};
+    if (::stat(run.results_path.c_str(), &info) == 0 && info.st_size > 0) {
+      read_results(
+          run.results_path,
+          [&](const json& line) {
+            selection.mark_done(line.value("id", ""));
+            json copy = line;
+            if (!options.baseline_path.empty()) copy["baseline"] = baseline.classify(line);
+            run.aggregates.add(copy);
+          },
+          {}, &run.warnings);
     }
   }
+  ResultsWriter writer(run.results_path, options.resume, header);
+
+  // Workers: one Replayer each, over the shared parts. LibTorch's intra-op threads default to 1
+  // (replay's parallelism is across captures, and results never depend on --jobs); the
+  // comparison's threads share the cores among the workers.
+  const int jobs = run.jobs;
+  {
+    auto adjusted = std::make_shared<Config>(*config);
+    adjusted->compare.threads = std::max(1, default_jobs() / jobs);
+    parts.config = adjusted;
+  }
+  Channel<WorkItem> work(static_cast<size_t>(jobs) * 2);
+  Channel<Done> done(static_cast<size_t>(jobs) * 4);
+  std::atomic<bool> stopping{false};
+  std::atomic<int64_t> not_replayed{0};
+  std::vector<std::thread> workers;
+  std::mutex open_mutex;  // backends and transports open one at a time (clear errors)
+  std::vector<std::string> worker_errors;
+  for (int w = 0; w < jobs; ++w) {
+    std::shared_ptr<LocalBackend> backend = w == 0 ? first_backend : nullptr;
+    std::unique_ptr<Transport> transport = w == 0 ? std::move(first_transport) : nullptr;
+    workers.emplace_back([&, w, backend, transport = std::move(transport)]() mutable {
+      try {
+        if (w > 0) {
+          std::lock_guard<std::mutex> lock(open_mutex);
+          if (!options.model_path.empty()) backend = services.open_backend(options.model_path, backend_options);
+          transport = open_transport();
+        }
+      } catch (const Error& error) {
+        std::lock_guard<std::mutex> lock(open_mutex);
+        worker_errors.push_back(error.what());
+        return;  // the other workers go on
+      }
+      Replayer replayer(parts, backend, std::move(transport));
+      while (std::optional<WorkItem> item = work.pop()) {
+        Done result;
+        result.seq = item->record.index;
+        result.line = item->record.line;
+        if (stopping) {
+          ++not_replayed;
+          continue;
+        }
+        result.outcome = item->record.capture
+                             ? replayer.replay(*item->record.capture, options.noise_runs)
+                             : unreadable(item->record);
+        done.push(std::move(result));
+      }
+    });
+  }
+
+  std::optional<int64_t> total;
+  std::thread counter;
+  std::atomic<bool> counted{false};
+  std::atomic<int64_t> counted_total{0};
+  if (source->streaming() && options.capture_path != "-" && !options.limit && !options.sample &&
+      !options.shard) {
+    counter = std::thread([&] {
+      if (auto lines = count_records(options.capture_path)) counted_total = *lines;
+      counted = true;
+    });
+  }
+
+  // The reader: filters and feeds the workers.
+  std::thread reader([&] {
+    uint64_t taken = 0;
+    std::optional<CaptureRecord> record = std::move(first);
+    try {
+      while (record && !stopping && !g_stop_requested) {
+        if (selection.selected(record->id)) {
+          if (options.limit && taken >= *options.limit) break;
+          ++taken;
+          if (!selection.already_done(record->id)) work.push(WorkItem{std::move(*record)});
+        }
+        record = source->next();
+      }
+    } catch (const Error& error) {
+      std::lock_guard<std::mutex> lock(open_mutex);
+      worker_errors.push_back(std::string("reading captures stopped: ") + error.what());
+    }
+    work.close();
+  });
+
+  // The recorder: this thread. Results in completion order to the file and the aggregates.
+  int consecutive_failures = 0;
+  auto last_progress = Clock::now() - std::chrono::seconds(1);
+  auto progress = [&](bool finished) {
+    if (!on_progress) return;
+    const auto now = Clock::now();
+    if (!finished && now - last_progress < std::chrono::milliseconds(200)) return;
+    last_progress = now;
+    RunProgress p;
+    p.done = run.aggregates.captures;
+    if (counted) p.total = counted_total.load();
+    p.diverged = run.aggregates.diverged;
+    p.errors = run.aggregates.error;
+    p.elapsed_s = std::chrono::duration<double>(now - started).count();
+    p.finished = finished;
+    on_progress(p);
+  };
+  std::thread closer([&] {
+    for (auto& worker : workers) worker.join();
+    done.close();
+  });
+  bool closed = false;
+  while (!closed) {
+    std::optional<Done> result = done.pop_for(std::chrono::milliseconds(200), &closed);
+    if (g_stop_requested && !stopping) {
+      stopping = true;
+      run.interrupted = true;
+      run.stop_reason = "interrupted";
+      not_replayed += static_cast<int64_t>(work.drain());
+    }
+    if (!result) {
+      progress(false);
+      continue;
+    }
+    const bool failure = is_transport_failure(result->outcome);
+    const std::string error_line = result->outcome.error_message;
+    const std::string klass =
+        options.baseline_path.empty() ? "" : baseline.classify(result->outcome);
+    writer.write(run.record(std::move(result->outcome), result->seq, result->line, klass));
+    consecutive_failures = failure ? consecutive_failures + 1 : 0;
+    if (options.max_consecutive_errors > 0 && consecutive_failures >= options.max_consecutive_errors &&
+        !stopping) {
+      stopping = true;
+      run.stop_reason = std::to_string(consecutive_failures) +
+                        " consecutive transport failures (the last: " + error_line + ")";
+      not_replayed += static_cast<int64_t>(work.drain());
+    }
+    progress(false);
+  }
+  closer.join();
+  reader.join();
+  if (counter.joinable()) counter.join();
+  progress(true);
+
+  for (const std::string& error : worker_errors) run.warnings.push_back(error);
+  if (!run.stop_reason.empty()) {
+    run.warnings.push_back("stopped early after " + run.stop_reason + ": the captures not yet " +
+                           "replayed were not (" + std::to_string(not_replayed.load()) +
+                           " queued; the rest of the source was not read); --resume goes on");
+  }
+  run.wall_s = std::chrono::duration<double>(Clock::now() - started).count();
   return run;
 }
 

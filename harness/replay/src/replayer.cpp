@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <cmath>
+#include <map>
 
 #include "harness/error.h"
 #include "harness/pairing.h"
@@ -48,6 +50,129 @@ void fill_from_capture_stages(const Capture& capture, Trace* trace) {
   }
 }
 
+// Per-column figures of the features stage (tabular [rows, width] tensors), under the stage's
+// tolerance for that tensor.
+std::vector<ColumnDiff> column_diffs(const Trace& local, const Trace& remote,
+                                     const ToleranceSet& tolerances,
+                                     const std::vector<FeatureColumn>& names) {
+  constexpr int64_t kMaxWidth = 4096;
+  const StageValue& l = local.at(Stage::kFeatures);
+  const StageValue& r = remote.at(Stage::kFeatures);
+  std::vector<ColumnDiff> out;
+  if (!l.observed || !r.observed || l.tensors.empty() || r.tensors.empty()) return out;
+  const Tensor& a = l.tensors.front();
+  const Tensor* b = &r.tensors.front();
+  for (const Tensor& candidate : r.tensors) {
+    if (candidate.name() == a.name()) b = &candidate;
+  }
+  if (a.shape().size() != 2 || a.shape() != b->shape() || a.shape()[1] > kMaxWidth) return out;
+  if (!dtype_is_floating(a.dtype()) && !dtype_is_integer(a.dtype())) return out;
+  const Tolerance tolerance = resolve_tolerance(
+      tolerances.resolve("features", b->name()), a.dtype(), b->dtype());
+  const double atol = tolerance.atol.value_or(0), rtol = tolerance.rtol.value_or(0);
+  const int64_t rows = a.shape()[0], width = a.shape()[1];
+  const std::vector<double> av = a.to_doubles(), bv = b->to_doubles();
+  out.resize(static_cast<size_t>(width));
+  for (int64_t c = 0; c < width; ++c) {
+    ColumnDiff& column = out[static_cast<size_t>(c)];
+    column.index = c;
+    column.rows = rows;
+    if (static_cast<size_t>(c) < names.size() && names[static_cast<size_t>(c)].tensor == a.name()) {
+      column.column = names[static_cast<size_t>(c)].column;
+      column.transform = names[static_cast<size_t>(c)].transform;
+      column.category = names[static_cast<size_t>(c)].category;
+    } else {
+      column.column = std::to_string(c);
+    }
+    for (int64_t row = 0; row < rows; ++row) {
+      const double x = av[static_cast<size_t>(row * width + c)];
+      const double y = bv[static_cast<size_t>(row * width + c)];
+      const double diff = std::fabs(x - y);
+      const bool both_nan = std::isnan(x) && std::isnan(y);
+      const bool close = x == y || both_nan || (std::isfinite(diff) && diff <= atol + rtol * std::fabs(y));
+      if (!close) ++column.mismatched_rows;
+      if (std::isfinite(diff)) column.max_abs_diff = std::max(column.max_abs_diff, diff);
+      if (column.transform == "ordinal") {
+        if (std::isfinite(x)) ++column.local_counts[static_cast<int64_t>(std::llround(x))];
+        if (std::isfinite(y)) ++column.remote_counts[static_cast<int64_t>(std::llround(y))];
+      }
+      if (std::isfinite(x)) {  // Welford
+        const double delta = x - column.local_mean;
+        column.local_mean += delta / static_cast<double>(++column.local_count);
+        column.local_m2 += delta * (x - column.local_mean);
+      }
+      if (std::isfinite(y)) {
+        const double delta = y - column.remote_mean;
+        column.remote_mean += delta / static_cast<double>(++column.remote_count);
+        column.remote_m2 += delta * (y - column.remote_mean);
+      }
+    }
+  }
+  return out;
+}
+
+// The greatest |x_k - x_0| seen per (stage, tensor) over repeated runs of one side.
+using NoiseFloors = std::map<std::pair<Stage, std::string>, double>;
+
+void add_spread(const Trace& base, const Trace& again, NoiseFloors* floors) {
+  for (Stage stage : all_stages()) {
+    const StageValue& a = base.at(stage);
+    const StageValue& b = again.at(stage);
+    if (!a.observed || !b.observed) continue;
+    for (const Tensor& tensor : a.tensors) {
+      for (const Tensor& other : b.tensors) {
+        if (other.name() != tensor.name() || other.shape() != tensor.shape()) continue;
+        double& spread = (*floors)[{stage, tensor.name()}];
+        for (int64_t i = 0; i < tensor.numel(); ++i) {
+          const double d = std::fabs(tensor.element_as_double(i) - other.element_as_double(i));
+          if (std::isfinite(d)) spread = std::max(spread, d);
+        }
+      }
+    }
+  }
+}
+
+// A failing comparison within either side's noise floor is noise; a stage whose every failing
+// comparison is noise is "within noise", and the first divergence moves on.
+void apply_noise(const NoiseFloors& local, const NoiseFloors& remote, StageDiffs* diffs) {
+  diffs->first_divergence.reset();
+  for (size_t i = 0; i < diffs->stages.size(); ++i) {
+    StageDiff& stage = diffs->stages[i];
+    bool all_noise = stage.verdict == StageVerdict::kDiverged && !stage.tensors.empty();
+    for (TensorComparison& comparison : stage.tensors) {
+      const size_t tilde = comparison.name.find('~');
+      const std::string local_name = comparison.name.substr(0, tilde);
+      const std::string remote_name =
+          tilde == std::string::npos ? comparison.name : comparison.name.substr(tilde + 1);
+      double floor = 0;
+      bool measured = false;
+      if (auto it = local.find({stage.stage, local_name}); it != local.end()) {
+        floor = std::max(floor, it->second);
+        measured = true;
+      }
+      if (auto it = remote.find({stage.stage, remote_name}); it != remote.end()) {
+        floor = std::max(floor, it->second);
+        measured = true;
+      }
+      if (measured) comparison.noise_floor = floor;
+      const bool structural = std::any_of(
+          comparison.findings.begin(), comparison.findings.end(), [](const Finding& finding) {
+            return finding.id == "shape_mismatch" || finding.id == "nan_one_side" ||
+                   finding.id == "inf_one_side";
+          });
+      const bool noise = measured && floor > 0 && !structural && comparison.max_abs_error <= floor;
+      if (!comparison.passed && !noise) all_noise = false;
+    }
+    if (all_noise) {
+      stage.verdict = StageVerdict::kWithinNoise;
+      stage.notes.push_back("every difference stays within the noise seen between repeated runs");
+    }
+    if (stage.verdict == StageVerdict::kDiverged && !diffs->first_divergence) {
+      diffs->first_divergence = i;
+    }
+  }
+}
+
 bool anything_compared(const StageDiffs& diffs) {
   return std::any_of(diffs.stages.begin(), diffs.stages.end(), [](const StageDiff& stage) {
     return stage.verdict != StageVerdict::kNotObserved;
@@ -55,6 +180,13 @@ bool anything_compared(const StageDiffs& diffs) {
 }
 
 }  // namespace
+
+std::string ColumnDiff::describe() const {
+  if (transform.empty()) return "slot " + std::to_string(index);
+  std::string out = "column '" + column + "'";
+  if (!category.empty()) out += " = '" + category + "'";
+  return out + " (" + transform + ")";
+}
 
 std::string_view capture_verdict_name(CaptureVerdict verdict) {
   switch (verdict) {
@@ -171,7 +303,7 @@ Trace Replayer::remote_trace(const Capture& capture, const DecodedRequest& decod
   return trace;
 }
 
-CaptureOutcome Replayer::replay(const Capture& capture) {
+CaptureOutcome Replayer::replay(const Capture& capture, int noise_runs) {
   CaptureOutcome outcome;
   outcome.id = capture.id;
   outcome.origin = capture.origin;
@@ -182,8 +314,23 @@ CaptureOutcome Replayer::replay(const Capture& capture) {
     std::string summary;
     const Trace remote = remote_trace(capture, decoded, local, &outcome, &summary);
     outcome.remote_ms = remote.elapsed_ms;
+    outcome.attempts = transport_ ? 1 : 0;
     outcome.diffs =
         diff_traces(local, remote, parts_.config->tolerances, parts_.config->compare);
+    if (noise_runs > 0) {
+      // Each side's own run-to-run spread, per stage and tensor.
+      NoiseFloors local_noise, remote_noise;
+      for (int run = 0; run < noise_runs; ++run) {
+        add_spread(local, local_trace(capture, decoded), &local_noise);
+        CaptureOutcome scratch;
+        std::string unused;
+        add_spread(remote, remote_trace(capture, decoded, local, &scratch, &unused), &remote_noise);
+        if (transport_) ++outcome.attempts;
+      }
+      apply_noise(local_noise, remote_noise, &outcome.diffs);
+    }
+    outcome.columns = column_diffs(local, remote, parts_.config->tolerances,
+                                   parts_.preprocessor->feature_columns());
     outcome.warnings = local.warnings;
     outcome.warnings.insert(outcome.warnings.end(), remote.warnings.begin(),
                             remote.warnings.end());

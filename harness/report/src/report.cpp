@@ -1,15 +1,26 @@
-// The three renderings of a ReplayRun: a terminal report for a person, a JSON report for
-// machines, JUnit XML for CI systems. They read the run only; they decide nothing.
+// The renderings of a ReplayRun: a terminal report for a person, a JSON report for machines,
+// JUnit XML for CI systems (Markdown and HTML in their own files). They read the run (its
+// aggregates, kept captures and results file) only; they decide nothing.
+#include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iomanip>
 #include <sstream>
 
+#include "harness/error.h"
 #include "harness/replay.h"
+#include "harness/results.h"
+#include "harness/sentence.h"
 
 namespace replay {
 namespace {
 
 constexpr size_t kDetailedCapturesInText = 10;
+// Runs up to this many captures list each capture on a line of the text report.
+constexpr size_t kListedCapturesInText = 50;
 
 struct Palette {
   bool on;
@@ -21,139 +32,27 @@ struct Palette {
   std::string reset() const { return on ? "\033[0m" : ""; }
 };
 
-std::string verdict_label(StageVerdict verdict) {
-  switch (verdict) {
-    case StageVerdict::kEqual: return "equal";
-    case StageVerdict::kWithinTolerance: return "within tolerance";
-    case StageVerdict::kDiverged: return "DIVERGED";
-    case StageVerdict::kNotObserved: return "not observed";
-  }
-  return "?";
-}
-
 std::string coloured_verdict(StageVerdict verdict, const Palette& p) {
   std::string label = verdict_label(verdict);
   label.resize(17, ' ');
   switch (verdict) {
     case StageVerdict::kEqual: return p.green() + label + p.reset();
     case StageVerdict::kWithinTolerance: return p.yellow() + label + p.reset();
+    case StageVerdict::kWithinNoise: return p.yellow() + label + p.reset();
     case StageVerdict::kDiverged: return p.red() + label + p.reset();
     case StageVerdict::kNotObserved: return p.dim() + label + p.reset();
   }
   return label;
 }
 
-std::string json_difference_line(const JsonDifference& d) {
-  std::ostringstream out;
-  out << d.pointer << " " << json_difference_kind_name(d.kind);
-  switch (d.kind) {
-    case JsonDifference::Kind::kMissing:
-      out << " on the local side (remote: " << d.expected.dump() << ")";
-      break;
-    case JsonDifference::Kind::kExtra:
-      out << " on the local side (local: " << d.actual.dump() << ")";
-      break;
-    default:
-      out << ": local " << d.actual.dump() << ", remote " << d.expected.dump();
-  }
-  return out.str();
-}
-
-// The figures of a stage on one line.
-std::string stage_figures(const StageDiff& stage) {
-  if (stage.verdict == StageVerdict::kNotObserved) {
-    return stage.notes.empty() ? "" : stage.notes.front();
-  }
-  if (stage.json) {
-    const JsonDiffResult& json = *stage.json;
-    if (json.total == 0) return std::to_string(json.leaves_compared) + " values compared";
-    std::string line = std::to_string(json.total) + " difference" + (json.total == 1 ? "" : "s");
-    line += ": " + json_difference_line(json.differences.front());
-    if (json.total > 1) line += "; ...";
-    return line;
-  }
-  const TensorComparison* shown = stage.worst();
-  if (shown == nullptr && !stage.tensors.empty()) shown = &stage.tensors.front();
-  if (shown == nullptr) return stage.notes.empty() ? "" : stage.notes.front();
-  std::string line = shown->name + ": " + shown->summary();
-  if (stage.tensors.size() > 1) {
-    line += " (" + std::to_string(stage.tensors.size()) + " tensors)";
-  }
-  return line;
-}
-
-std::string fraction(int64_t part, int64_t whole) {
-  std::ostringstream out;
-  out << part << " of " << whole;
-  if (whole > 0) {
-    out << " (" << std::setprecision(3) << 100.0 * static_cast<double>(part) / whole << "%)";
-  }
-  return out.str();
-}
-
-std::string short_number(double value) {
-  std::ostringstream out;
-  out << std::setprecision(4) << value;
-  return out.str();
-}
-
 }  // namespace
-
-/// One plain sentence: where the paths first part, and how the error grows after it.
-std::string first_divergence_sentence(const CaptureOutcome& capture) {
-  if (capture.verdict == CaptureVerdict::kError) return capture.error_message;
-  if (!capture.diffs.first_divergence) {
-    return "No divergence: every observed stage is equal or within tolerance.";
-  }
-  const auto& stages = capture.diffs.stages;
-  const size_t first = *capture.diffs.first_divergence;
-  const StageDiff& stage = stages[first];
-  std::ostringstream out;
-  out << "The paths first part at stage '" << stage_name(stage.stage) << "'";
-  if (stage.json) {
-    out << ": " << stage.json->total << " payload difference"
-        << (stage.json->total == 1 ? "" : "s") << ", first "
-        << json_difference_line(stage.json->differences.front());
-  } else if (const TensorComparison* worst = stage.worst()) {
-    out << ", tensor '" << worst->name << "': " << fraction(worst->mismatched, worst->total)
-        << " elements differ";
-    if (worst->max_abs) {
-      out << ", greatest |diff| " << short_number(worst->max_abs->abs_error) << " at "
-          << index_string(worst->max_abs->index);
-    }
-    if (!worst->findings.empty()) out << " (" << worst->findings.front().message << ")";
-  } else if (!stage.notes.empty()) {
-    out << ": " << stage.notes.back();
-  }
-  out << ".";
-  std::vector<std::string> downstream;
-  for (size_t i = first + 1; i < stages.size(); ++i) {
-    const StageDiff& later = stages[i];
-    std::string what = std::string(stage_name(later.stage)) + " ";
-    if (later.verdict == StageVerdict::kNotObserved) continue;
-    if (const TensorComparison* worst = later.worst()) {
-      what += fraction(worst->mismatched, worst->total) + " differ";
-      if (worst->max_abs) what += " (max |diff| " + short_number(worst->max_abs->abs_error) + ")";
-    } else if (later.json && later.json->total > 0) {
-      what += std::to_string(later.json->total) + " differences";
-    } else {
-      what += verdict_label(later.verdict);
-    }
-    downstream.push_back(what);
-  }
-  if (!downstream.empty()) {
-    out << " Downstream: ";
-    for (size_t i = 0; i < downstream.size(); ++i) out << (i ? "; " : "") << downstream[i];
-    out << ".";
-  }
-  return out.str();
-}
 
 std::string render_text_report(const ReplayRun& run, bool colour) {
   const Palette p{colour};
+  const RunAggregates& totals = run.aggregates;
   std::ostringstream out;
-  out << p.bold() << "replay" << p.reset() << ": " << run.captures.size() << " capture"
-      << (run.captures.size() == 1 ? "" : "s") << " from " << run.capture_path << "\n";
+  out << p.bold() << "replay" << p.reset() << ": " << totals.captures << " capture"
+      << (totals.captures == 1 ? "" : "s") << " from " << run.capture_path << "\n";
   out << "  local:  " << (run.model_path.empty() ? "(no model: stops after preprocessing)" : run.model_path);
   if (!run.backend_version.empty()) out << " on " << run.device << " (" << run.backend_version << ")";
   out << "\n  remote: " << run.remote << "\n  config: " << run.config_origin << "\n";
@@ -187,14 +86,13 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
 
   size_t detailed = 0;
   for (const CaptureOutcome& capture : run.captures) {
-    const bool detail = run.captures.size() == 1 ||
+    const bool detail = totals.captures == 1 ||
                         (capture.verdict != CaptureVerdict::kEquivalent &&
                          detailed < kDetailedCapturesInText);
     if (!detail) continue;
     ++detailed;
     out << "\n" << p.bold() << "Capture " << capture.id << p.reset() << "  "
-        << (capture.verdict == CaptureVerdict::kEquivalent ? p.green()
-                                                           : p.red())
+        << (capture.verdict == CaptureVerdict::kEquivalent ? p.green() : p.red())
         << capture_verdict_name(capture.verdict) << p.reset() << "\n";
     if (capture.verdict == CaptureVerdict::kError) {
       out << "  error: " << capture.error_message << "\n";
@@ -223,6 +121,13 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
         }
       }
     }
+    // The features stage by config column: which columns differ, in how many rows.
+    for (const ColumnDiff& column : capture.columns) {
+      if (column.mismatched_rows == 0) continue;
+      out << "  features " << column.describe() << " [slot " << column.index
+          << "]: " << fraction(column.mismatched_rows, column.rows) << " rows differ, max |diff| "
+          << short_number(column.max_abs_diff) << "\n";
+    }
     for (const StageDiff& stage : capture.diffs.stages) {
       for (const auto& note : stage.notes) {
         if (stage.verdict == StageVerdict::kNotObserved) continue;
@@ -235,29 +140,96 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
     for (const auto& warning : capture.warnings) out << "  warning: " << warning << "\n";
   }
 
-  if (run.captures.size() > 1) {
+  if (totals.captures > 1 && totals.captures <= static_cast<int64_t>(kListedCapturesInText)) {
     out << "\n" << p.bold() << "Captures" << p.reset() << "\n";
-    for (const CaptureOutcome& capture : run.captures) {
-      std::string verdict(capture_verdict_name(capture.verdict));
+    for_each_result_in_order(run, [&](const nlohmann::json& line) {
+      std::string verdict = line.value("verdict", "");
       verdict.resize(11, ' ');
-      out << "  " << verdict << capture.id;
-      if (capture.verdict == CaptureVerdict::kDiverged) {
-        out << "  first divergence: "
-            << stage_name(capture.diffs.stages[*capture.diffs.first_divergence].stage);
-      } else if (capture.verdict == CaptureVerdict::kError) {
-        out << "  " << capture.error_message;
+      out << "  " << verdict << line.value("id", "");
+      if (line["first_divergence"].is_object()) {
+        out << "  first divergence: " << line["first_divergence"].value("stage", "");
+      } else if (line["error"].is_object()) {
+        out << "  " << line["error"].value("message", "");
+      }
+      out << "\n";
+    });
+  }
+  if (totals.captures > 1) {
+    out << "\n" << p.bold() << "Stages" << p.reset()
+        << " (captures at each verdict; first: captures whose first divergence is there)\n";
+    for (const StageSpec& spec : stage_table()) {
+      const auto& c = totals.stages[static_cast<size_t>(spec.id)];
+      std::string name(spec.name);
+      name.resize(12, ' ');
+      out << "  " << name << "equal " << c.equal << ", within tolerance " << c.within_tolerance;
+      if (c.within_noise > 0) out << ", within noise " << c.within_noise;
+      out << ", diverged " << c.diverged << ", not observed " << c.not_observed << "; first "
+          << c.first_divergence << "\n";
+    }
+    std::vector<const TensorAggregate*> failing;
+    for (const auto& [key, tensor] : totals.tensors) {
+      if (tensor.failed > 0) failing.push_back(&tensor);
+    }
+    std::sort(failing.begin(), failing.end(), [](const TensorAggregate* a, const TensorAggregate* b) {
+      return a->failed > b->failed;
+    });
+    if (!failing.empty()) {
+      out << "  divergent tensors:";
+      for (size_t i = 0; i < failing.size() && i < 5; ++i) {
+        out << (i ? "," : "") << " " << failing[i]->stage << "/" << failing[i]->tensor << " in "
+            << failing[i]->failed << " (max |diff| " << short_number(failing[i]->max_abs_error)
+            << ")";
+      }
+      out << "\n";
+    }
+    std::vector<const ColumnAggregate*> columns;
+    for (const auto& [index, column] : totals.columns) {
+      if (column.mismatched_captures > 0) columns.push_back(&column);
+    }
+    std::sort(columns.begin(), columns.end(), [](const ColumnAggregate* a, const ColumnAggregate* b) {
+      return a->mismatched_rows > b->mismatched_rows;
+    });
+    if (!columns.empty()) {
+      out << "  feature columns that differ:";
+      for (size_t i = 0; i < columns.size() && i < 5; ++i) {
+        ColumnDiff named;
+        named.index = columns[i]->index;
+        named.column = columns[i]->column;
+        named.transform = columns[i]->transform;
+        named.category = columns[i]->category;
+        out << (i ? "," : "") << " " << named.describe() << " in " << columns[i]->mismatched_captures
+            << " captures";
+      }
+      out << "\n";
+    }
+    if (!totals.error_ids.empty()) {
+      out << "  errors:";
+      for (const auto& [id, count] : totals.error_ids) out << " " << id << " x" << count;
+      out << "\n";
+    }
+    auto latency = [&](const char* name, const LatencyHistogram& h) {
+      if (h.count() == 0) return;
+      out << "  " << name << " latency p50 " << short_number(*h.quantile(0.5)) << " ms, p90 "
+          << short_number(*h.quantile(0.9)) << " ms, p99 " << short_number(*h.quantile(0.99))
+          << " ms\n";
+    };
+    latency("local", totals.local_ms);
+    latency("remote", totals.remote_ms);
+    if (run.wall_s > 0) {
+      out << "  " << short_number(run.captures_per_s()) << " captures/s over " << short_number(run.wall_s)
+          << " s with " << run.jobs << " job" << (run.jobs == 1 ? "" : "s") << "\n";
+    }
+    if (totals.with_baseline) {
+      out << "  against the baseline:";
+      for (const char* klass : {"new", "known", "fixed"}) {
+        const auto found = totals.baseline_counts.find(klass);
+        out << " " << klass << " " << (found == totals.baseline_counts.end() ? 0 : found->second);
       }
       out << "\n";
     }
   }
-  size_t equivalent = 0, diverged = 0, errors = 0;
-  for (const auto& capture : run.captures) {
-    if (capture.verdict == CaptureVerdict::kEquivalent) ++equivalent;
-    if (capture.verdict == CaptureVerdict::kDiverged) ++diverged;
-    if (capture.verdict == CaptureVerdict::kError) ++errors;
-  }
-  out << "\nSummary: " << run.captures.size() << " replayed: " << equivalent << " equivalent, "
-      << diverged << " diverged, " << errors << " error" << (errors == 1 ? "" : "s")
+  out << "\nSummary: " << totals.captures << " replayed: " << totals.equivalent << " equivalent, "
+      << totals.diverged << " diverged, " << totals.error << " error" << (totals.error == 1 ? "" : "s")
       << ". Verdict: " << run.verdict() << " (exit " << run.exit_code() << ").\n";
   return out.str();
 }
@@ -265,23 +237,7 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
 namespace {
 
 nlohmann::json stage_json(const StageDiff& stage) {
-  nlohmann::json out = {{"stage", stage_name(stage.stage)},
-                        {"verdict", stage_verdict_name(stage.verdict)},
-                        {"local_source", stage.local_source.empty() ? nullptr : nlohmann::json(stage.local_source)},
-                        {"remote_source", stage.remote_source.empty() ? nullptr : nlohmann::json(stage.remote_source)},
-                        {"notes", stage.notes}};
-  if (stage.json) {
-    nlohmann::json differences = nlohmann::json::array();
-    for (const auto& d : stage.json->differences) {
-      differences.push_back({{"kind", json_difference_kind_name(d.kind)},
-                             {"pointer", d.pointer},
-                             {"local", d.actual},
-                             {"remote", d.expected}});
-    }
-    out["payload"] = {{"total", stage.json->total},
-                      {"leaves_compared", stage.json->leaves_compared},
-                      {"differences", differences}};
-  }
+  nlohmann::json out = compact_stage(stage);
   nlohmann::json tensors = nlohmann::json::array();
   for (const auto& comparison : stage.tensors) tensors.push_back(comparison.to_json());
   out["tensors"] = tensors;
@@ -307,84 +263,99 @@ nlohmann::json first_divergence_json(const CaptureOutcome& capture) {
   return out;
 }
 
-}  // namespace
-
-nlohmann::json render_json_report(const ReplayRun& run) {
-  nlohmann::json captures = nlohmann::json::array();
+// The report without its captures[] (which is streamed after it).
+nlohmann::json report_head(const ReplayRun& run) {
   nlohmann::json first_divergence = nullptr;
-  nlohmann::json stage_counts = nlohmann::json::array();
-  for (Stage stage : all_stages()) {
-    stage_counts.push_back({{"stage", stage_name(stage)},
-                            {"equal", 0},
-                            {"within_tolerance", 0},
-                            {"diverged", 0},
-                            {"not_observed", 0},
-                            {"first_divergence", 0}});
-  }
-  nlohmann::json summary = {{"captures", run.captures.size()},
-                            {"equivalent", 0},
-                            {"diverged", 0},
-                            {"error", 0}};
   for (const CaptureOutcome& capture : run.captures) {
-    summary[std::string(capture_verdict_name(capture.verdict))] =
-        summary[std::string(capture_verdict_name(capture.verdict))].get<int>() + 1;
-    nlohmann::json entry = {{"id", capture.id},
-                            {"origin", capture.origin},
-                            {"verdict", capture_verdict_name(capture.verdict)},
-                            {"first_divergence", first_divergence_json(capture)},
-                            {"warnings", capture.warnings},
-                            {"local_ms", capture.local_ms},
-                            {"remote_ms", capture.remote_ms},
-                            {"pairing", capture.pairing},
-                            {"unpaired", capture.unpaired},
-                            {"error", nullptr}};
-    if (capture.verdict == CaptureVerdict::kError) {
-      entry["error"] = {{"id", capture.error_id},
-                        {"message", capture.error_message},
-                        {"exit_code", capture.error_exit_code}};
+    if (capture.diffs.first_divergence) {
+      first_divergence = first_divergence_json(capture);
+      break;
     }
-    nlohmann::json stages = nlohmann::json::array();
-    for (size_t i = 0; i < capture.diffs.stages.size(); ++i) {
-      const StageDiff& stage = capture.diffs.stages[i];
-      stages.push_back(stage_json(stage));
-      auto& counts = stage_counts[static_cast<size_t>(stage.stage)];
-      counts[std::string(stage_verdict_name(stage.verdict))] =
-          counts[std::string(stage_verdict_name(stage.verdict))].get<int>() + 1;
-      if (capture.diffs.first_divergence && *capture.diffs.first_divergence == i) {
-        counts["first_divergence"] = counts["first_divergence"].get<int>() + 1;
+  }
+  if (first_divergence.is_null() && run.first_divergence_line.is_object()) {
+    // Outcomes not in memory (a merge): the compact figures of the first diverged capture.
+    const nlohmann::json& line = run.first_divergence_line;
+    first_divergence = line["first_divergence"];
+    first_divergence["capture"] = line.value("id", "");
+    for (const auto& stage : line.value("stages", nlohmann::json::array())) {
+      if (stage.value("stage", "") != first_divergence.value("stage", "")) continue;
+      for (const auto& tensor : stage.value("tensors", nlohmann::json::array())) {
+        if (tensor["name"] == first_divergence["tensor"]) first_divergence["figures"] = tensor;
       }
     }
-    entry["stages"] = stages;
-    if (first_divergence.is_null()) first_divergence = entry["first_divergence"];
-    captures.push_back(std::move(entry));
   }
-  nlohmann::json findings = findings_to_json(run.preflight.findings);
-  return {{"schema", "replay.report"},
-          {"version", 1},
-          {"verdict", run.verdict()},
-          {"exit_code", run.exit_code()},
-          {"first_divergence", first_divergence},
-          {"stages", stage_counts},
-          {"summary", summary},
-          {"inputs",
-           {{"capture", run.capture_path},
-            {"model", run.model_path.empty() ? nullptr : nlohmann::json(run.model_path)},
-            {"device", run.device},
-            {"backend", run.backend_version},
-            {"remote", run.remote},
-            {"protocol", run.protocol},
-            {"protocol_reason", run.protocol_reason},
-            {"config", run.config_origin}}},
-          {"preflight",
-           {{"ran", run.preflight.ran},
-            {"remote_fingerprint", run.preflight.remote_status},
-            {"protocol_checks", run.preflight.protocol_checks},
-            {"findings", findings}}},
-          {"warnings", run.warnings},
-          {"captures", captures}};
+  const nlohmann::json totals = run.aggregates.to_json();
+  nlohmann::json head = {
+      {"schema", "replay.report"},
+      {"version", 1},
+      {"verdict", run.verdict()},
+      {"exit_code", run.exit_code()},
+      {"first_divergence", first_divergence},
+      {"stages", totals["stages"]},
+      {"summary",
+       {{"captures", run.aggregates.captures},
+        {"equivalent", run.aggregates.equivalent},
+        {"diverged", run.aggregates.diverged},
+        {"error", run.aggregates.error},
+        {"error_ids", totals["error_ids"]},
+        {"captures_per_s", run.captures_per_s()},
+        {"wall_s", run.wall_s},
+        {"jobs", run.jobs},
+        {"interrupted", run.interrupted}}},
+      {"by_tensor", totals["by_tensor"]},
+      {"by_column", totals["by_column"]},
+      {"abs_error_histogram", totals["abs_error_histogram"]},
+      {"latency_ms", totals["latency_ms"]},
+      {"inputs",
+       {{"capture", run.capture_path},
+        {"model", run.model_path.empty() ? nullptr : nlohmann::json(run.model_path)},
+        {"device", run.device},
+        {"backend", run.backend_version},
+        {"remote", run.remote},
+        {"protocol", run.protocol},
+        {"protocol_reason", run.protocol_reason},
+        {"config", run.config_origin}}},
+      {"preflight",
+       {{"ran", run.preflight.ran},
+        {"remote_fingerprint", run.preflight.remote_status},
+        {"protocol_checks", run.preflight.protocol_checks},
+        {"findings", findings_to_json(run.preflight.findings)}}},
+      {"warnings", run.warnings}};
+  if (totals.contains("baseline")) head["baseline"] = totals["baseline"];
+  return head;
 }
 
-namespace {
+std::string dump(const nlohmann::json& value, int indent = -1) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Writes `path` atomically: a temporary file beside it, renamed over it.
+class AtomicFile {
+ public:
+  explicit AtomicFile(const std::string& path) : path_(path), temporary_(path + ".tmp-replay") {
+    out_.open(temporary_, std::ios::binary | std::ios::trunc);
+    if (!out_) fail_input("report.write", path + ": cannot write: " + std::strerror(errno));
+  }
+  ~AtomicFile() {
+    if (!committed_) std::remove(temporary_.c_str());
+  }
+  std::ostream& stream() { return out_; }
+  void commit() {
+    out_.flush();
+    if (!out_) fail_input("report.write", path_ + ": cannot write: " + std::strerror(errno));
+    out_.close();
+    if (std::rename(temporary_.c_str(), path_.c_str()) != 0) {
+      fail_input("report.write", path_ + ": cannot rename into place: " + std::strerror(errno));
+    }
+    committed_ = true;
+  }
+
+ private:
+  std::string path_, temporary_;
+  std::ofstream out_;
+  bool committed_ = false;
+};
+
 std::string xml_escape(const std::string& text) {
   std::string out;
   for (char c : text) {
@@ -404,37 +375,113 @@ std::string xml_escape(const std::string& text) {
   }
   return out;
 }
-}  // namespace
 
-std::string render_junit_report(const ReplayRun& run) {
-  size_t failures = 0, errors = 0;
-  for (const auto& capture : run.captures) {
-    failures += capture.verdict == CaptureVerdict::kDiverged;
-    errors += capture.verdict == CaptureVerdict::kError;
-  }
-  std::ostringstream out;
+void write_junit(const ReplayRun& run, std::ostream& out) {
+  const RunAggregates& totals = run.aggregates;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<testsuites><testsuite name=\"replay\" tests=\"" << run.captures.size()
-      << "\" failures=\"" << failures << "\" errors=\"" << errors << "\">\n";
-  for (const CaptureOutcome& capture : run.captures) {
+      << "<testsuites><testsuite name=\"replay\" tests=\"" << totals.captures << "\" failures=\""
+      << totals.diverged << "\" errors=\"" << totals.error << "\">\n";
+  for_each_result_in_order(run, [&](const nlohmann::json& line) {
+    const std::string verdict = line.value("verdict", "");
+    const double seconds = (line.value("local_ms", 0.0) + line.value("remote_ms", 0.0)) / 1000.0;
     out << "  <testcase classname=\"replay." << xml_escape(run.capture_path) << "\" name=\""
-        << xml_escape(capture.id) << "\" time=\""
-        << (capture.local_ms + capture.remote_ms) / 1000.0 << "\">";
-    if (capture.verdict != CaptureVerdict::kEquivalent) {
-      const char* tag = capture.verdict == CaptureVerdict::kError ? "error" : "failure";
-      out << "<" << tag << " message=\"" << xml_escape(first_divergence_sentence(capture))
-          << "\">";
-      for (const StageDiff& stage : capture.diffs.stages) {
-        out << xml_escape(std::string(stage_name(stage.stage)) + ": " +
-                          verdict_label(stage.verdict) + " " + stage_figures(stage))
-            << "\n";
+        << xml_escape(line.value("id", "")) << "\" time=\"" << seconds << "\">";
+    if (verdict != "equivalent") {
+      const bool error = verdict == "error";
+      const char* tag = error ? "error" : "failure";
+      std::string message;
+      if (error && line["error"].is_object()) {
+        message = line["error"].value("message", "");
+      } else if (line["first_divergence"].is_object()) {
+        message = line["first_divergence"].value("sentence", "");
+      }
+      out << "<" << tag << " message=\"" << xml_escape(message) << "\">";
+      for (const auto& stage : line.value("stages", nlohmann::json::array())) {
+        out << xml_escape(stage.value("stage", "") + ": " + stage.value("verdict", "")) << "\n";
       }
       out << "</" << tag << ">";
     }
     out << "</testcase>\n";
-  }
+  });
   out << "</testsuite></testsuites>\n";
+}
+
+}  // namespace
+
+void for_each_result_in_order(const ReplayRun& run,
+                              const std::function<void(const nlohmann::json&)>& on_line) {
+  std::ifstream in(run.results_path, std::ios::binary);
+  if (run.results_path.empty() || !in) {
+    for (size_t i = 0; i < run.captures.size(); ++i) {
+      on_line(result_line(run.captures[i], i < run.capture_seqs.size() ? run.capture_seqs[i] : i, 0));
+    }
+    return;
+  }
+  // (seq, offset) of every line: 16 bytes a capture, then each line is read again in order.
+  std::vector<std::pair<uint64_t, std::streamoff>> index;
+  std::string line;
+  std::streamoff offset = 0;
+  while (std::getline(in, line)) {
+    const std::streamoff here = offset;
+    offset += static_cast<std::streamoff>(line.size()) + 1;
+    if (in.eof()) break;  // a partial last line
+    const size_t at = line.find("\"seq\":");
+    if (at == std::string::npos) continue;  // the header
+    index.emplace_back(std::strtoull(line.c_str() + at + 6, nullptr, 10), here);
+  }
+  std::stable_sort(index.begin(), index.end());
+  in.clear();
+  for (const auto& [seq, at] : index) {
+    in.seekg(at);
+    std::getline(in, line);
+    try {
+      on_line(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception&) {
+      // A line this run wrote is valid JSON; skip anything else rather than lose the report.
+    }
+  }
+}
+
+nlohmann::json render_json_report(const ReplayRun& run) {
+  nlohmann::json report = report_head(run);
+  nlohmann::json captures = nlohmann::json::array();
+  for_each_result_in_order(run, [&](const nlohmann::json& line) { captures.push_back(line); });
+  report["captures"] = std::move(captures);
+  return report;
+}
+
+void write_json_report(const ReplayRun& run, const std::string& path) {
+  AtomicFile file(path);
+  std::ostream& out = file.stream();
+  std::string head = dump(report_head(run), 2);
+  head.erase(head.find_last_of('}'));  // reopen the object for captures[]
+  while (!head.empty() && (head.back() == '\n' || head.back() == ' ')) head.pop_back();
+  out << head << ",\n  \"captures\": [";
+  bool first = true;
+  for_each_result_in_order(run, [&](const nlohmann::json& line) {
+    out << (first ? "\n    " : ",\n    ") << dump(line);
+    first = false;
+  });
+  out << (first ? "]\n}\n" : "\n  ]\n}\n");
+  file.commit();
+}
+
+std::string render_junit_report(const ReplayRun& run) {
+  std::ostringstream out;
+  write_junit(run, out);
   return out.str();
+}
+
+void write_junit_report(const ReplayRun& run, const std::string& path) {
+  AtomicFile file(path);
+  write_junit(run, file.stream());
+  file.commit();
+}
+
+void write_report_file(const std::string& path, const std::string& content) {
+  AtomicFile file(path);
+  file.stream() << content;
+  file.commit();
 }
 
 }  // namespace replay

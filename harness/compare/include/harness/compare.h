@@ -76,6 +76,10 @@ struct TensorComparison {
 
   std::vector<Finding> findings;
 
+  /// With noise calibration (--noise-runs): the greatest |diff| seen between repeated runs of
+  /// the same side; a failing comparison whose max_abs_error stays within it is noise.
+  std::optional<double> noise_floor;
+
   /// "3 of 8 elements (37.5%) differ; greatest |diff| 0.0123 at [1, 4] (0.52 vs 0.5077); ..."
   std::string summary() const;
   nlohmann::json to_json() const;

@@ -14,6 +14,16 @@
 
 namespace replay {
 
+/// What one slot of a feature tensor's last axis is: the config column it came from, so that
+/// reports say "features[2, 0] is column 'age' (standard)" rather than an index.
+struct FeatureColumn {
+  std::string tensor;     ///< the feature tensor's name ("features")
+  int64_t index = 0;      ///< the slot on the last axis
+  std::string column;     ///< the config's field ("age", or "3" for an array index)
+  std::string transform;  ///< "standard", "minmax", "onehot", "ordinal", "passthrough"
+  std::string category;   ///< onehot: the category this slot stands for; empty otherwise
+};
+
 /// Turns a parsed payload into the model's input tensors. Implementations must be stateless
 /// after construction (run() is const and may be called from several threads).
 class Preprocessor {
@@ -21,6 +31,9 @@ class Preprocessor {
   virtual ~Preprocessor() = default;
   /// Throws Error kInput "preprocess.*" naming the JSON pointer of the offending value.
   virtual std::vector<Tensor> run(const nlohmann::json& payload) const = 0;
+  /// The slots of the feature tensors' last axis, in order, when the step knows them (the
+  /// tabular step does); empty otherwise.
+  virtual std::vector<FeatureColumn> feature_columns() const { return {}; }
 };
 
 /// Turns raw model outputs into what the user sees.

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,12 @@ std::vector<Capture> load_captures(const std::string& path);
 
 /// Same, from text already in memory; `origin` names it in messages.
 std::vector<Capture> parse_captures(const std::string& text, const std::string& origin);
+
+/// One line of a JSON Lines capture file (a capture object or a bare payload). `index` is its
+/// 0-based position among the file's captures (for the generated id "<file>#<index+1>").
+/// Throws Error kInput "capture.parse" ("<file>:<line>:<column>: ...") or "capture.schema".
+Capture parse_capture_line(std::string_view line, const std::string& file_origin,
+                           size_t line_number, size_t index);
 
 /// One capture as a format-1 capture object (what parse_captures reads back to an equal
 /// capture): bodies as "body" when they are valid UTF-8 text and not marked binary, else

@@ -18,6 +18,7 @@ namespace replay {
 enum class StageVerdict {
   kEqual,            ///< bit for bit (JSON: identical)
   kWithinTolerance,  ///< differs, but every comparison passes its tolerance
+  kWithinNoise,      ///< fails its tolerance, but stays within the side's own run-to-run noise
   kDiverged,
   kNotObserved,      ///< one side (or both) cannot observe this stage: never "equal"
 };

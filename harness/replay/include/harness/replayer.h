@@ -18,6 +18,7 @@
 ///   Replayer replayer(parts, open_local_backend("m.pt", {}), make_transport(url, {}));
 ///   CaptureOutcome outcome = replayer.replay(capture);
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +37,27 @@ namespace replay {
 enum class CaptureVerdict { kEquivalent, kDiverged, kError };
 std::string_view capture_verdict_name(CaptureVerdict verdict);  ///< "equivalent", ...
 
+/// One slot of a [rows, width] feature tensor in a features-stage comparison: which config
+/// column it is, how many rows differ there, and its moments on each side (for the corpus-level
+/// skew of a nightly run).
+struct ColumnDiff {
+  int64_t index = 0;
+  std::string column;     ///< the config's field, or the index when the step does not say
+  std::string transform;  ///< "standard", "onehot", ...; empty when unknown
+  std::string category;   ///< onehot: the slot's category
+  int64_t rows = 0;
+  int64_t mismatched_rows = 0;  ///< rows outside the features tolerance at this slot
+  double max_abs_diff = 0;
+  /// Mean and sum of squared deviations (Welford's M2) over rows, finite values only.
+  double local_mean = 0, local_m2 = 0, remote_mean = 0, remote_m2 = 0;
+  int64_t local_count = 0, remote_count = 0;
+  /// Ordinal columns: rows per category index on each side (for the distribution distance).
+  std::map<int64_t, int64_t> local_counts, remote_counts;
+
+  /// "column 'age' (standard)" or "column 'country' = 'DE' (onehot)" or "slot 7".
+  std::string describe() const;
+};
+
 struct CaptureOutcome {
   std::string id;
   std::string origin;
@@ -46,11 +68,14 @@ struct CaptureOutcome {
   std::vector<std::string> pairing;
   std::vector<std::string> unpaired;
   std::vector<std::string> warnings;  ///< from both traces
+  /// The features stage per config column, when both sides showed a [rows, width] tensor.
+  std::vector<ColumnDiff> columns;
   /// When verdict is kError: the error's id, its one-line message and its exit code (2 or 3).
   std::string error_id;
   std::string error_message;
   int error_exit_code = 0;
   double local_ms = 0, remote_ms = 0;
+  int attempts = 0;  ///< requests sent to the remote for this capture (retries and noise runs)
 };
 
 /// The immutable parts every worker shares.
@@ -70,7 +95,10 @@ class Replayer {
 
   /// Replays one capture. Never throws for what concerns this capture alone: errors are
   /// recorded in the outcome (verdict kError, with the error's id and exit code).
-  CaptureOutcome replay(const Capture& capture);
+  /// With `noise_runs` > 0, each side is also run that many more times; a tensor comparison
+  /// that fails but whose greatest |diff| stays within the greatest spread seen between one
+  /// side's own runs (its noise floor) is noise, and its stage is "within noise".
+  CaptureOutcome replay(const Capture& capture, int noise_runs = 0);
 
   /// The transport's description ("http://127.0.0.1:8080/predict"), or empty offline.
   std::string remote_description() const;

@@ -1,0 +1,75 @@
+#pragma once
+/// The results file (`--results PATH.jsonl`): one JSON line per capture, written as each capture
+/// finishes, so a run that is killed loses at most the captures in flight, and `--resume`,
+/// `--baseline` and `replay merge` read it back. Every report of a run is made from these lines
+/// and the aggregates over them (aggregate.h), never from every capture held in memory.
+///
+/// The first line is a header: {"schema": "replay.results", "version": 1, "run": {...}}. Each
+/// capture's line (schema replay.result) holds: seq (0-based position in the capture source),
+/// line (1-based line of a JSON Lines source, else null), id, origin, verdict, first_divergence
+/// ({stage, tensor, sentence} or null), error ({id, message, exit_code} or null), local_ms,
+/// remote_ms, stages (per stage: verdict, sources, notes, and per tensor the compact figures),
+/// columns (the features stage per config column), pairing, unpaired, warnings, and with
+/// --baseline the capture's class ("new", "known", "fixed", "same").
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/replayer.h"
+
+namespace replay {
+
+inline constexpr int kResultsVersion = 1;
+
+/// The compact JSON of one capture (the results line, and the report's captures[] entry).
+/// `line` is 0 when the source is not JSON Lines.
+nlohmann::json result_line(const CaptureOutcome& outcome, size_t seq, size_t line);
+
+/// The compact figures of one tensor comparison: name, passed, bit_identical, mismatched,
+/// total, max_abs_error, max_rel_error, the greatest mismatch (index, actual, reference),
+/// finding ids, argmax disagreements, the |diff| histogram.
+nlohmann::json compact_comparison(const TensorComparison& comparison);
+
+/// The compact JSON of one stage diff.
+nlohmann::json compact_stage(const StageDiff& stage);
+
+/// Appends result lines to a file, one write(2) per line, so a line is never left half written
+/// by a killed run. Thread-safe.
+class ResultsWriter {
+ public:
+  /// Creates or truncates `path` and writes the header, or (append) opens it for appending,
+  /// first cutting a final line that a killed run left without its newline. Throws Error kInput
+  /// "results.write".
+  ResultsWriter(const std::string& path, bool append, const nlohmann::json& run_header);
+  ~ResultsWriter();
+  ResultsWriter(const ResultsWriter&) = delete;
+  ResultsWriter& operator=(const ResultsWriter&) = delete;
+
+  void write(const nlohmann::json& line);
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::mutex mutex_;
+};
+
+/// Reads a results file (or a JSON report's captures[]), calling `on_result` for each capture
+/// line and `on_header` for the header. A final line without its newline (a run killed while
+/// writing) is skipped with a warning. Throws Error kInput "results.read" / "results.parse".
+void read_results(const std::string& path,
+                  const std::function<void(const nlohmann::json& line)>& on_result,
+                  const std::function<void(const nlohmann::json& header)>& on_header = {},
+                  std::vector<std::string>* warnings = nullptr);
+
+/// A stable 64-bit hash of a capture id (FNV-1a over its UTF-8 bytes): shards and resume sets
+/// rely on it, so it never changes between versions.
+uint64_t capture_id_hash(const std::string& id);
+
+}  // namespace replay
