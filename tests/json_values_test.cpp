@@ -78,7 +78,15 @@ TEST(NestedLayout, ShapesKindsAndProblems) {
 
   layout = inspect_nested(json::parse(R"([1, true])"));
   EXPECT_EQ(layout.problem_pointer, "/1");
-  EXPECT_EQ(layout.problem, "mixes numbers and booleans (booleans first here)");
+  EXPECT_EQ(layout.problem,
+            "mixes numbers and booleans (1 of 2 values are booleans; the first "
+            "is here)");
+  // The odd one out is named, wherever it is.
+  layout = inspect_nested(json::parse(R"([["0.5", 1, 2], [3, 4, "x"]])"));
+  EXPECT_EQ(layout.problem_pointer, "/0/0");
+  EXPECT_EQ(layout.problem,
+            "mixes numbers and strings (2 of 6 values are strings; the first "
+            "is here)");
 
   layout = inspect_nested(json::parse("[]"));
   EXPECT_TRUE(layout.problem.empty());

@@ -2,6 +2,7 @@
 #include "json_values.h"
 
 #include <algorithm>
+#include <array>
 
 #include "harness/error.h"
 #include "harness/json_text.h"
@@ -42,10 +43,13 @@ const char* kind_phrase(Kind kind) {
 }
 
 struct Walker {
-  NestedLayout* layout;
+  NestedLayout* layout = nullptr;
   bool shape_known = false;
-  bool have_kind = false;
-  Kind first_kind = Kind::kNumber;
+  // Per kind of leaf: how many, and where the first one is (to name the odd ones out).
+  std::array<size_t, 4> kind_count{};
+  std::array<std::string, 4> kind_first;
+  std::array<size_t, 4> kind_order{};  // 1 + the order in which each kind was first seen
+  size_t kinds_seen = 0;
 
   void problem(const std::string& pointer, const std::string& what) {
     if (!layout->problem.empty()) return;
@@ -81,13 +85,42 @@ struct Walker {
     } else {
       ++layout->others;
     }
-    if (!have_kind) {
-      have_kind = true;
-      first_kind = kind;
-    } else if (kind != first_kind) {
-      problem(pointer, std::string("mixes ") + kind_phrase(first_kind) + " and " +
-                           kind_phrase(kind) + " (" + kind_phrase(kind) + " first here)");
+    const size_t index = static_cast<size_t>(kind);
+    if (kind_count[index]++ == 0) {
+      kind_first[index] = pointer;
+      kind_order[index] = ++kinds_seen;
     }
+  }
+
+  // Leaves of several kinds: the problem is at the first of the rarest kind (the odd one out;
+  // on a tie, the kind seen last).
+  void check_kinds() {
+    if (kinds_seen < 2 || !layout->problem.empty()) return;
+    size_t rare = 0, common = 0;
+    bool have_rare = false;
+    for (size_t k = 0; k < kind_count.size(); ++k) {
+      if (kind_count[k] == 0) continue;
+      if (!have_rare || kind_count[k] < kind_count[rare] ||
+          (kind_count[k] == kind_count[rare] && kind_order[k] > kind_order[rare])) {
+        rare = k;
+        have_rare = true;
+      }
+    }
+    bool have_common = false;
+    for (size_t k = 0; k < kind_count.size(); ++k) {
+      if (kind_count[k] == 0 || k == rare) continue;
+      if (!have_common || kind_order[k] < kind_order[common]) {
+        common = k;
+        have_common = true;
+      }
+    }
+    size_t total = 0;
+    for (size_t count : kind_count) total += count;
+    const char* rare_phrase = kind_phrase(static_cast<Kind>(rare));
+    problem(kind_first[rare], std::string("mixes ") + kind_phrase(static_cast<Kind>(common)) +
+                                  " and " + rare_phrase + " (" + std::to_string(kind_count[rare]) +
+                                  " of " + std::to_string(total) + " values are " + rare_phrase +
+                                  "; the first is here)");
   }
 
   void walk(const json& value, size_t depth, const std::string& pointer) {
@@ -229,8 +262,10 @@ bool is_b64_value(const json& value) {
 
 NestedLayout inspect_nested(const json& value) {
   NestedLayout layout;
-  Walker walker{&layout};
+  Walker walker;
+  walker.layout = &layout;
   walker.walk(value, 0, "");
+  walker.check_kinds();
   if (!layout.problem.empty()) layout.shape.clear();
   return layout;
 }
