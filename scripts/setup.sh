@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev   # unit and integration tests
   libbenchmark-dev            # benchmarks
   python3 python3-numpy       # benchmark peer (numpy.allclose) and test-vector generation
+  python3-torch               # the TF Serving and TorchServe peers of the integration tests
 )
 
 missing=()
