@@ -103,6 +103,16 @@ TEST(TorchServeResponse, ErrorsNameThePlace) {
     EXPECT_EQ(id, item.id) << item.body << " -> " << error;
     EXPECT_NE(error.find(item.contains), std::string::npos) << item.body << " -> " << error;
   }
+  // Lists nested past any tensor's rank are refused, not walked.
+  std::string id;
+  const std::string deep = error_of(
+      [&] {
+        codec()->decode_response(response_of(std::string(5000, '[') + std::string(5000, ']')),
+                                 "POST url");
+      },
+      &id);
+  EXPECT_EQ(id, "remote.schema") << deep;
+  EXPECT_NE(deep.find("lists nested deeper than 32 levels"), std::string::npos) << deep;
   // Labels and lists of objects are handler output, not contradictions.
   EXPECT_EQ(error_of([&] {
               codec()->decode_response(response_of(R"([{"tabby": 0.4}, {"tiger": 0.3}])"), "u");
