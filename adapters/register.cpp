@@ -8,6 +8,8 @@
 #include "harness/protocol.h"
 #include "http/http_transport.h"
 #include "protocols/json_codec.h"
+#include "protocols/tfserving.h"
+#include "protocols/torchserve.h"
 #include "preprocess/tabular.h"
 
 namespace replay {
@@ -19,6 +21,8 @@ void register_builtin_adapters() {
     register_transport("https", make_http_transport);
     register_preprocessor("tabular", make_tabular_preprocessor);
     register_protocol("json", make_json_codec);
+    register_protocol("tfserving", make_tfserving_codec);
+    register_protocol("torchserve", make_torchserve_codec);
   });
 }
 

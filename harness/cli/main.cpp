@@ -156,6 +156,9 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   app.add_option("--management-url", options.management_url,
                  "TorchServe's management API (e.g. http://host:8081), for the preflight");
+  app.add_option("--input-dtype", options.input_dtypes,
+                 "TF Serving: the dtype of JSON inputs, DTYPE for all or NAME=DTYPE for one "
+                 "(default float32; the server takes it from the model's signature)");
 
   // Many captures: the nightly run.
   const std::string default_jobs = std::to_string(replay::default_jobs());

@@ -85,6 +85,20 @@ ProtocolOptions protocol_options(const ReplayOptions& options, const Config& con
   out.v2_binary_outputs = options.v2_binary_outputs;
   out.model_name = choice.model_name;
   out.model_version = choice.model_version;
+  out.preprocess_configured = !config.preprocess.is_null();
+  for (const std::string& spec : options.input_dtypes) {
+    const size_t equals = spec.rfind('=');
+    const std::string name = equals == std::string::npos ? "" : spec.substr(0, equals);
+    const std::string dtype_text = equals == std::string::npos ? spec : spec.substr(equals + 1);
+    const std::optional<DType> dtype = dtype_from_name(dtype_text);
+    if (!dtype || (equals != std::string::npos && name.empty())) {
+      fail_usage("usage.input_dtype", "--input-dtype '" + spec +
+                                          "': expected DTYPE or NAME=DTYPE with DTYPE one of "
+                                          "bool, uint8, int8, int16, int32, int64, float16, "
+                                          "bfloat16, float32, float64");
+    }
+    out.input_dtypes.emplace_back(name, *dtype);
+  }
   return out;
 }
 
@@ -478,6 +492,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
           // The capture's own error is reported with the capture.
         }
       }
+      if (first->capture) context.sample_meta = first->capture->meta;
       context.management_url = options.management_url;
       context.transport_options = options.remote;
       ProtocolPreflight checked = parts.codec->preflight(*first_transport, context);

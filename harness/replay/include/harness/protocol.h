@@ -21,6 +21,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -89,12 +90,21 @@ struct ProtocolOptions {
   /// The model name and version the URL names (KServe v2, TF Serving, TorchServe, gRPC).
   std::string model_name;
   std::string model_version;
+  /// Protocols whose JSON inputs state no dtype (TF Serving takes it from the model's
+  /// signature, which replay does not have): the dtype of numeric inputs, by input name; an
+  /// empty name applies to every input. Unset: float32 (see the README's TF Serving section).
+  std::vector<std::pair<std::string, DType>> input_dtypes;
+  /// True when the config has a preprocessing, which then reads the payload: a codec does not
+  /// refuse inputs that are not numeric tensors (strings, binary values), since the model does
+  /// not take them directly.
+  bool preprocess_configured = false;
 };
 
 /// What a preflight can compare with the server's model metadata.
 struct PreflightContext {
   const ModelInfo* local_model = nullptr;   ///< null without --local
   const DecodedRequest* sample = nullptr;   ///< the first capture's decoded request, if any
+  nlohmann::json sample_meta;               ///< the first capture's meta (model_version, ...)
   std::string management_url;               ///< TorchServe's management API, if given
   TransportOptions transport_options;       ///< for a second transport (management API)
 };

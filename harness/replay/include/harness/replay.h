@@ -38,6 +38,9 @@ struct ReplayOptions {
   std::string protocol = "auto";
   bool v2_binary_outputs = true;  ///< KServe v2: ask for binary outputs (exact)
   std::string management_url;     ///< TorchServe's management API, for the preflight
+  /// --input-dtype: "DTYPE" or "NAME=DTYPE", for JSON inputs whose protocol states no dtype
+  /// (TF Serving). Throws Error kUsage "usage.input_dtype" when malformed.
+  std::vector<std::string> input_dtypes;
   BackendOptions backend;
   TransportOptions remote;  ///< extra_headers hold --header/--header-env (never printed)
   std::optional<double> atol, rtol;  ///< --atol/--rtol over the config's defaults
