@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "harness/redact.h"
 #include "harness/replay.h"
 
 namespace replay {
@@ -178,6 +179,11 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
   for (const auto& warning : run.warnings) {
     out << p.yellow() << "warning: " << p.reset() << warning << "\n";
   }
+  if (run.error) {
+    out << "\n"
+        << p.red() << "error: " << p.reset() << "[replay." << run.error->id << "] "
+        << run.error->message << "\n";
+  }
 
   size_t detailed = 0;
   for (const CaptureOutcome& capture : run.captures) {
@@ -250,7 +256,9 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
   out << "\nSummary: " << run.captures.size() << " replayed: " << equivalent << " equivalent, "
       << diverged << " diverged, " << errors << " error" << (errors == 1 ? "" : "s")
       << ". Verdict: " << run.verdict() << " (exit " << run.exit_code() << ").\n";
-  return out.str();
+  // The report is a sink: whatever it quotes (a response body, a payload field the server
+  // echoed) passes through the secrets registry last.
+  return redact(out.str());
 }
 
 namespace {
@@ -346,30 +354,41 @@ nlohmann::json render_json_report(const ReplayRun& run) {
     captures.push_back(std::move(entry));
   }
   nlohmann::json findings = findings_to_json(run.preflight.findings);
-  return {{"schema", "replay.report"},
-          {"version", 1},
-          {"verdict", run.verdict()},
-          {"exit_code", run.exit_code()},
-          {"first_divergence", first_divergence},
-          {"stages", stage_counts},
-          {"summary", summary},
-          {"inputs",
-           {{"capture", run.capture_path},
-            {"model", run.model_path.empty() ? nullptr : nlohmann::json(run.model_path)},
-            {"device", run.device},
-            {"backend", run.backend_version},
-            {"remote", run.remote},
-            {"config", run.config_origin}}},
-          {"preflight",
-           {{"ran", run.preflight.ran},
-            {"remote_fingerprint", run.preflight.remote_status},
-            {"findings", findings}}},
-          {"warnings", run.warnings},
-          {"captures", captures}};
+  nlohmann::json run_error = nullptr;
+  if (run.error) {
+    run_error = {{"id", run.error->id},
+                 {"message", run.error->message},
+                 {"exit_code", run.error->exit_code}};
+  }
+  // Every string value and key passes through the secrets registry.
+  return redact_json(
+      nlohmann::json{{"schema", "replay.report"},
+                     {"version", 1},
+                     {"verdict", run.verdict()},
+                     {"exit_code", run.exit_code()},
+                     {"first_divergence", first_divergence},
+                     {"stages", stage_counts},
+                     {"summary", summary},
+                     {"inputs",
+                      {{"capture", run.capture_path},
+                       {"model", run.model_path.empty() ? nullptr : nlohmann::json(run.model_path)},
+                       {"device", run.device},
+                       {"backend", run.backend_version},
+                       {"remote", run.remote},
+                       {"config", run.config_origin}}},
+                     {"preflight",
+                      {{"ran", run.preflight.ran},
+                       {"remote_fingerprint", run.preflight.remote_status},
+                       {"findings", findings}}},
+                     {"warnings", run.warnings},
+                     {"error", run_error},
+                     {"captures", captures}});
 }
 
 namespace {
-std::string xml_escape(const std::string& text) {
+std::string xml_escape(const std::string& raw) {
+  // Redacted before escaping: a secret holding '&' or '<' is found as it was registered.
+  const std::string text = redact(raw);
   std::string out;
   for (char c : text) {
     switch (c) {
@@ -391,15 +410,25 @@ std::string xml_escape(const std::string& text) {
 }  // namespace
 
 std::string render_junit_report(const ReplayRun& run) {
-  size_t failures = 0, errors = 0;
+  size_t failures = 0, errors = run.error ? 1 : 0;
   for (const auto& capture : run.captures) {
     failures += capture.verdict == CaptureVerdict::kDiverged;
     errors += capture.verdict == CaptureVerdict::kError;
   }
   std::ostringstream out;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<testsuites><testsuite name=\"replay\" tests=\"" << run.captures.size()
-      << "\" failures=\"" << failures << "\" errors=\"" << errors << "\">\n";
+      << "<testsuites><testsuite name=\"replay\" tests=\""
+      << run.captures.size() + (run.error ? 1 : 0) << "\" failures=\"" << failures << "\" errors=\""
+      << errors << "\">\n";
+  if (run.error) {
+    // The run ended before (or instead of) its captures: one test case carries the error, so a
+    // CI system shows a failed run, not an empty green suite.
+    const std::string message = "[replay." + run.error->id + "] " + run.error->message;
+    out << "  <testcase classname=\"replay." << xml_escape(run.capture_path)
+        << "\" name=\"run\" time=\"0\"><error type=\"" << xml_escape(run.error->id)
+        << "\" message=\"" << xml_escape(message) << "\">" << xml_escape(message)
+        << "</error></testcase>\n";
+  }
   for (const CaptureOutcome& capture : run.captures) {
     out << "  <testcase classname=\"replay." << xml_escape(run.capture_path) << "\" name=\""
         << xml_escape(capture.id) << "\" time=\""
@@ -418,7 +447,7 @@ std::string render_junit_report(const ReplayRun& run) {
     out << "</testcase>\n";
   }
   out << "</testsuite></testsuites>\n";
-  return out.str();
+  return redact(out.str());
 }
 
 }  // namespace replay

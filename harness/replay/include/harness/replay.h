@@ -58,14 +58,24 @@ struct Preflight {
   std::vector<EnvFinding> findings;
 };
 
+/// An error that ended the whole run (a malformed capture file, a model that will not load, bad
+/// usage): the reports still say so, with verdict "error".
+struct RunError {
+  std::string id;       ///< "capture.parse"
+  std::string message;  ///< the message without the "[replay.<id>] " prefix
+  int exit_code = 0;
+};
+
 struct ReplayRun {
   std::string capture_path, model_path, remote, config_origin, device;
   std::string backend_version;
   Preflight preflight;
   std::vector<std::string> warnings;  ///< run-wide (e.g. model saved in training mode)
   std::vector<CaptureOutcome> captures;
+  std::optional<RunError> error;  ///< set when the run ended in an error of its own
 
-  /// 0 all equivalent; 1 some diverged; an error's code (3 before 2) when a capture failed.
+  /// The run error's code when there is one; else 0 all equivalent; 1 some diverged; an
+  /// error's code (3 before 2) when a capture failed.
   int exit_code() const;
   /// "equivalent", "diverged" or "error" (by the same precedence).
   std::string verdict() const;
