@@ -10,8 +10,9 @@
 #include "adapters/register.h"
 #include "cli/commands.h"
 #include "harness/error.h"
-#include "harness/json_text.h"
+#include "harness/redact.h"
 #include "harness/replay.h"
+#include "harness/report.h"
 
 namespace {
 
@@ -32,16 +33,30 @@ ReportTarget parse_report_spec(const std::string& spec) {
   return target;
 }
 
+// A header given on the command line goes into every request: its name must be a token and its
+// value free of line breaks. Its value is registered as a secret before anything can print it.
+void check_header(const std::string& flag, const std::string& name, const std::string& value) {
+  if (!replay::is_http_token(name)) {
+    replay::fail_usage("usage.header", flag + ": the header name is not an RFC 9110 token");
+  }
+  if (!replay::is_safe_header_value(value)) {
+    replay::fail_usage("usage.header", flag + " " + name + ": the value holds CR, LF or NUL");
+  }
+}
+
 replay::Headers parse_headers(const std::vector<std::string>& headers,
                               const std::vector<std::string>& header_envs) {
   replay::Headers out;
   for (const std::string& header : headers) {
     const size_t colon = header.find(':');
     if (colon == std::string::npos || colon == 0) {
+      // Not quoted: "Authorization Bearer x" (a forgotten colon) is all secret.
       replay::fail_usage("usage.header", "--header takes 'Name: value'");
     }
     std::string value = header.substr(colon + 1);
     value.erase(0, value.find_first_not_of(' '));
+    replay::register_secret(value);
+    check_header("--header", header.substr(0, colon), value);
     out.emplace_back(header.substr(0, colon), value);
   }
   for (const std::string& spec : header_envs) {
@@ -56,9 +71,50 @@ replay::Headers parse_headers(const std::vector<std::string>& headers,
                                                  ": environment variable " + variable +
                                                  " is not set");
     }
+    replay::register_secret(value);
+    check_header("--header-env", spec.substr(0, equals), value);
     out.emplace_back(spec.substr(0, equals), value);
   }
   return out;
+}
+
+// The run as far as the command line tells it, for the reports of a run that ended in an error.
+replay::ReplayRun failed_run(const replay::ReplayOptions& options, const std::string& id,
+                             const std::string& message, int exit_code) {
+  replay::ReplayRun run;
+  run.capture_path = options.capture_path;
+  run.model_path = options.model_path;
+  run.device = options.backend.device;
+  run.remote =
+      options.remote_url.empty() ? "the captured response" : replay::redact_url(options.remote_url);
+  run.config_origin = options.config_path.empty() ? "(none: defaults)" : options.config_path;
+  run.error = replay::RunError{id, message, exit_code};
+  return run;
+}
+
+void write_reports(const std::vector<ReportTarget>& targets, const replay::ReplayRun& run) {
+  // Each rendering is redacted by the report library; each file is replaced atomically.
+  for (const auto& target : targets) {
+    if (target.format == "json") {
+      replay::write_report_file(target.path, replay::render_json_report(run).dump(2) + "\n");
+    } else if (target.format == "junit") {
+      replay::write_report_file(target.path, replay::render_junit_report(run));
+    } else {
+      replay::write_report_file(target.path, replay::render_text_report(run, false));
+    }
+  }
+}
+
+// After an error: the requested reports say "error" rather than keep a previous run's verdict.
+// A failure to write them does not hide the error itself.
+void write_error_reports(const std::vector<ReportTarget>& targets,
+                         const replay::ReplayOptions& options, const std::string& id,
+                         const std::string& message, int exit_code) {
+  try {
+    write_reports(targets, failed_run(options, id, message, exit_code));
+  } catch (const std::exception& error) {
+    std::cerr << "replay: " << replay::redact(error.what()) << "\n";
+  }
 }
 
 }  // namespace
@@ -110,6 +166,15 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.backend.num_threads, "LibTorch intra-op threads (0: default)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--no-preflight", no_preflight, "skip the environment and artifact preflight");
+  app.add_option("--retries", options.remote.retry.retries,
+                 "resend a request answered 429/502/503/504 or reset, with backoff (default 2)")
+      ->check(CLI::Range(0, 10));
+  app.add_flag("--follow-redirects", options.remote.follow_redirects,
+               "follow up to 5 redirects (default: a 3xx is a remote.status error)");
+  app.add_option("--ca-file", options.remote.ca_file,
+                 "https: trust the CA certificates in this PEM file instead of the system's");
+  app.add_flag("--insecure", options.remote.insecure,
+               "https: do not verify the server's certificate");
 
   int exit_code = replay::kExitEquivalent;
   replay::cli::add_diff_command(app, &exit_code);
@@ -117,6 +182,9 @@ int main(int argc, char** argv) {
   replay::cli::add_agent_command(app, &exit_code);
   app.require_subcommand(0, 1);
 
+  std::vector<ReportTarget> targets;
+  bool reports_checked = false;  // only then may a report be written, even an error report
+  bool run_finished = false;
   try {
     try {
       app.parse(argc, argv);
@@ -131,6 +199,18 @@ int main(int argc, char** argv) {
     }
     if (!app.get_subcommands().empty()) return exit_code;
 
+    // Secrets first: anything below may print the URL or a header.
+    replay::register_url_secrets(options.remote_url);
+    options.remote.extra_headers = parse_headers(headers, header_envs);
+    for (const auto& spec : reports) targets.push_back(parse_report_spec(spec));
+    std::vector<std::string> report_paths;
+    for (const auto& target : targets) report_paths.push_back(target.path);
+    replay::check_report_paths(report_paths, {{"--capture", options.capture_path},
+                                              {"--config", options.config_path},
+                                              {"--local", options.model_path},
+                                              {"--ca-file", options.remote.ca_file}});
+    reports_checked = true;
+
     if (options.capture_path.empty()) {
       replay::fail_usage("usage", "--capture is required (see replay --help)");
     }
@@ -138,35 +218,30 @@ int main(int argc, char** argv) {
     options.rtol = rtol;
     options.preflight = !no_preflight;
     options.remote.max_body_bytes = max_response_mb << 20;
-    options.remote.extra_headers = parse_headers(headers, header_envs);
-    std::vector<ReportTarget> targets;
-    for (const auto& spec : reports) targets.push_back(parse_report_spec(spec));
 
     const replay::ReplayRun run = replay::run_replay(options);
+    run_finished = true;
     std::cout << replay::render_text_report(run, replay::cli::use_colour(stdout)) << std::flush;
-    for (const auto& target : targets) {
-      if (target.format == "json") {
-        replay::write_text_file(target.path, replay::render_json_report(run).dump(2) + "\n",
-                                "report");
-      } else if (target.format == "junit") {
-        replay::write_text_file(target.path, replay::render_junit_report(run), "report");
-      } else {
-        replay::write_text_file(target.path, replay::render_text_report(run, false), "report");
-      }
-    }
+    write_reports(targets, run);
     // A run that stopped on an error says so on stderr too, in one line, for scripts.
     for (const auto& capture : run.captures) {
       if (capture.verdict == replay::CaptureVerdict::kError) {
-        std::cerr << "replay: " << capture.error_message << "\n";
+        std::cerr << "replay: " << replay::redact(capture.error_message) << "\n";
         break;
       }
     }
     return run.exit_code();
   } catch (const replay::Error& error) {
-    std::cerr << "replay: " << error.what() << "\n";
+    if (reports_checked && !run_finished) {
+      write_error_reports(targets, options, error.id(), error.message(), error.exit_code());
+    }
+    std::cerr << "replay: " << replay::redact(error.what()) << "\n";
     return error.exit_code();
   } catch (const std::exception& error) {
-    std::cerr << "replay: [replay.internal] " << error.what() << "\n";
+    if (reports_checked && !run_finished) {
+      write_error_reports(targets, options, "internal", error.what(), replay::kExitInternal);
+    }
+    std::cerr << "replay: [replay.internal] " << replay::redact(error.what()) << "\n";
     return replay::kExitInternal;
   }
 }

@@ -8,6 +8,7 @@
 #include "harness/error.h"
 #include "harness/json_text.h"
 #include "harness/pipeline.h"
+#include "harness/redact.h"
 #include "harness/tensor_io.h"
 
 namespace replay {
@@ -36,6 +37,8 @@ bool is_hop_by_hop(const std::string& name) {
 }
 
 std::string one_line(std::string text, size_t max_length) {
+  // Redacted before it is cut: a secret the body echoes must not survive as a cut-off prefix.
+  text = redact(text);
   for (char& c : text) {
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   }
@@ -166,9 +169,16 @@ Trace build_remote_trace(const Capture& capture, Transport* endpoint, const Conf
     const TransportResponse response = endpoint->send(request);
     trace.elapsed_ms = response.elapsed_ms;
     const std::string where = request.method + " " + endpoint->describe();
-    if (response.status >= 400 || response.status < 200) {
-      fail_remote("remote.status", where + ": HTTP " + std::to_string(response.status) + ": " +
-                                       one_line(response.body, 200));
+    // A 3xx is not the prediction (its body is a redirect page): the transport follows
+    // redirects only with --follow-redirects, so one that comes back here is an error too.
+    if (response.status < 200 || response.status >= 300) {
+      std::string message = where + ": " + describe_status(response);
+      if (response.status >= 300 && response.status < 400) {
+        message += " (redirects are followed only with --follow-redirects)";
+      } else if (!response.body.empty()) {
+        message += ": " + one_line(response.body, 200);
+      }
+      fail_remote("remote.status", message);
     }
     nlohmann::json document;
     try {
@@ -207,7 +217,8 @@ Preflight run_preflight(const ReplayOptions& options) {
   }
   nlohmann::json remote;
   try {
-    remote = fetch_remote_fingerprint(base_url(options.remote_url), options.remote.timeout_ms);
+    // With the replay's transport options: the --header credentials go to /fingerprint too.
+    remote = fetch_remote_fingerprint(base_url(options.remote_url), options.remote);
   } catch (const Error& error) {
     preflight.remote_status = std::string("unavailable: ") + error.what();
     return preflight;
@@ -237,6 +248,7 @@ std::string_view capture_verdict_name(CaptureVerdict verdict) {
 }
 
 int ReplayRun::exit_code() const {
+  if (error) return error->exit_code;
   bool remote_error = false, input_error = false, diverged = false;
   for (const auto& capture : captures) {
     if (capture.verdict == CaptureVerdict::kError) {
