@@ -6,9 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev                # LibTorch 1.13 (CPU): local backend and fixture models
-  libcpp-httplib-dev          # HTTP client (remote protocol) and fixture server
+  libcpp-httplib-dev          # the fixture server and the fingerprint agent (HTTP servers)
   nlohmann-json3-dev          # JSON captures, configs, reports
-  libssl-dev                  # SHA-256 (hardware SHA instructions) for artifact fingerprints
+  libssl-dev                  # SHA-256 for artifact fingerprints; TLS for https:// remotes
   libcli11-dev                # argument parsing
   libzip-dev                  # .npz archives
   libgtest-dev libgmock-dev   # unit and integration tests

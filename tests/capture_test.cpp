@@ -245,5 +245,35 @@ TEST(Capture, BodyThatIsNotUtf8IsWrittenAsBase64) {
   EXPECT_EQ(written["request"]["body_base64"], base64_encode("caf\xe9"));
 }
 
+TEST(Capture, RequestsThatWouldInjectHeadersAreRefused) {
+  struct Case {
+    std::string text;
+    std::string pointer;
+  };
+  const Case cases[] = {
+      {R"({"request": {"method": "POST\r\nX-Admin: 1"}})", "/request/method"},
+      {R"({"request": {"method": "GET /admin"}})", "/request/method"},
+      {R"({"request": {"method": ""}})", "/request/method"},
+      {R"({"request": {"path": "/p HTTP/1.1\r\nX: 1"}})", "/request/path"},
+      {R"({"request": {"headers": {"X-Forwarded-For": "1.2.3.4\r\nX-Admin: true"}}})",
+       "/request/headers/X-Forwarded-For"},
+      {R"({"request": {"headers": {"X-Null": "a\u0000b"}}})", "/request/headers/X-Null"},
+      {R"({"request": {"headers": {"Bad Name": "x"}}})", "/request/headers/Bad Name"},
+      {R"({"request": {"headers": [["X-Ok", "1"], ["X-Lf", "a\nb"]]}})", "/request/headers/1/1"},
+      {R"({"request": {"headers": [["X\nInjected", "1"]]}})", "/request/headers/0/0"},
+  };
+  for (const Case& c : cases) {
+    std::string id;
+    const std::string message = error_of(c.text, &id);
+    EXPECT_EQ(id, "capture.schema") << c.text;
+    EXPECT_NE(message.find(c.pointer + ":"), std::string::npos) << message;
+    EXPECT_EQ(message.find('\n'), std::string::npos) << "not one line: " << message;
+    EXPECT_EQ(message.find("X-Admin"), std::string::npos) << "quotes the value: " << message;
+  }
+  // Ordinary requests stay accepted: token methods in any case, tabs and UTF-8 in values.
+  EXPECT_EQ(error_of(R"({"request": {"method": "patch", "headers": {"X-A": "caf\u00e9\tx"}}})"),
+            "");
+}
+
 }  // namespace
 }  // namespace replay

@@ -155,7 +155,7 @@ TEST(TfServingPeer, TheServersErrorsAndAnotherVersion) {
                                          peer.url() + "/v1/models/other:predict"});
   EXPECT_EQ(missing.run.exit_code, 3) << diagnose(missing);
   EXPECT_NE(missing.run.err.find("[replay.remote.status]"), std::string::npos) << missing.run.err;
-  EXPECT_NE(missing.run.err.find("HTTP 404: Servable not found for request: Latest(other)"),
+  EXPECT_NE(missing.run.err.find("HTTP 404 Not Found: Servable not found for request: Latest(other)"),
             std::string::npos)
       << missing.run.err;
   EXPECT_TRUE(has(finding_ids(missing), "tfserving.model")) << missing.report["preflight"].dump();
@@ -234,7 +234,7 @@ TEST(TorchServePeer, VersionsAgainstTheManagementApi) {
       {"--capture", capture, "--local", fixture_path("simple_mlp.pt"), "--remote",
        peer.url() + "/predictions/simple_mlp/3.0", "--management-url", peer.management_url()});
   EXPECT_EQ(unknown.run.exit_code, 3) << diagnose(unknown);
-  EXPECT_NE(unknown.run.err.find("HTTP 404: ModelVersionNotFoundException: Model version: 3.0 "
+  EXPECT_NE(unknown.run.err.find("HTTP 404 Not Found: ModelVersionNotFoundException: Model version: 3.0 "
                                  "does not exist for model: simple_mlp"),
             std::string::npos)
       << unknown.run.err;

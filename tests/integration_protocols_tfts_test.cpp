@@ -237,7 +237,7 @@ std::vector<ProtocolSetup> setups() {
     setup.server_extra = {"--expose-intermediates"};
     setup.observed = {"features", "outputs"};
     setup.skews = kTabularSkewsThroughFeatures;
-    setup.error_status_says = "HTTP 500: injected fault: status-500";
+    setup.error_status_says = "HTTP 500 Internal Server Error: injected fault: status-500";
     setup.wrong_datatype_says = "/predictions/0/output/0: mixes numbers and strings";
     setup.missing_output_says = "neither \"predictions\" (row form) nor \"outputs\"";
     setup.lie_shape_says = "/predictions/3/output: ragged nested lists";
@@ -256,7 +256,7 @@ std::vector<ProtocolSetup> setups() {
     setup.url_path = "/v1/models/simple_mlp/versions/1:predict";
     setup.observed = {"outputs"};
     setup.skews = kTensorSkews;
-    setup.error_status_says = "HTTP 500: injected fault: status-500";
+    setup.error_status_says = "HTTP 500 Internal Server Error: injected fault: status-500";
     setup.wrong_datatype_says = "/outputs/0/0: mixes numbers and strings";
     setup.missing_output_says = "neither \"predictions\" (row form) nor \"outputs\"";
     setup.lie_shape_says = "/outputs/2: ragged nested lists";
@@ -275,7 +275,7 @@ std::vector<ProtocolSetup> setups() {
     setup.url_path = "/predictions/tabular_mlp";
     setup.observed = {"payload", "features", "outputs", "prediction"};
     setup.skews = kTabularSkewsEverywhere;
-    setup.error_status_says = "HTTP 500: InternalServerException: injected fault: status-500";
+    setup.error_status_says = "HTTP 500 Internal Server Error: InternalServerException: injected fault: status-500";
     setup.wrong_datatype_says = "/outputs/0/0: mixes numbers and strings";
     setup.missing_output_says = "(the whole body): an empty list";
     setup.lie_shape_says = "/outputs/3: ragged nested lists";
@@ -294,7 +294,7 @@ std::vector<ProtocolSetup> setups() {
     setup.observed = {"outputs"};
     // The handler makes float32 tensors of the numbers: a float32 parser changes nothing.
     setup.skews = kTensorSkews;
-    setup.error_status_says = "HTTP 500: InternalServerException: injected fault: status-500";
+    setup.error_status_says = "HTTP 500 Internal Server Error: InternalServerException: injected fault: status-500";
     setup.wrong_datatype_says = "(the whole body)/0/0: mixes numbers and strings";
     setup.missing_output_says = "(the whole body): an empty list";
     setup.lie_shape_says = "(the whole body)/2: ragged nested lists";

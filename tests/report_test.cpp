@@ -1,9 +1,11 @@
 // Reports (harness/replay.h render_*): the first-divergence sentence, the terminal report's
-// lines and colour, the JSON report's schema, JUnit XML, Markdown and HTML, and ReplayRun's
-// exit-code precedence (from the aggregates of recorded captures).
+// lines and colour, the JSON report's schema, JUnit XML, Markdown and HTML, ReplayRun's exit-code
+// precedence (from the aggregates of recorded captures), a run that ended in an error of its
+// own, and every rendering redacted by the secrets registry.
 #include <gtest/gtest.h>
 
 #include "harness/error.h"
+#include "harness/redact.h"
 #include "harness/replay.h"
 
 namespace replay {
@@ -119,6 +121,48 @@ TEST(Report, JunitCountsFailuresAndErrorsAndEscapes) {
   EXPECT_NE(xml.find("<failure message=\"The paths first part at stage &apos;features&apos;"),
             std::string::npos)
       << xml;
+}
+
+TEST(Report, ARunErrorIsTheVerdictOfEveryRendering) {
+  ReplayRun run = run_with({});
+  run.error = RunError{"capture.parse", "c.json:1:9: unexpected end of input", kExitBadInput};
+  EXPECT_EQ(run.exit_code(), 2);
+  EXPECT_EQ(run.verdict(), "error");
+  const nlohmann::json json = render_json_report(run);
+  EXPECT_EQ(json["verdict"], "error");
+  EXPECT_EQ(json["exit_code"], 2);
+  EXPECT_EQ(json["error"]["id"], "capture.parse");
+  EXPECT_EQ(json["error"]["message"], "c.json:1:9: unexpected end of input");
+  const std::string text = render_text_report(run, false);
+  EXPECT_NE(text.find("error: [replay.capture.parse] c.json:1:9"), std::string::npos) << text;
+  EXPECT_NE(text.find("Verdict: error (exit 2)"), std::string::npos) << text;
+  const std::string xml = render_junit_report(run);
+  EXPECT_NE(xml.find("tests=\"1\" failures=\"0\" errors=\"1\""), std::string::npos) << xml;
+  EXPECT_NE(xml.find("<error type=\"capture.parse\""), std::string::npos) << xml;
+  // Without an error the field is there, and null.
+  EXPECT_TRUE(render_json_report(run_with({})).at("error").is_null());
+}
+
+TEST(Report, EveryRenderingIsRedacted) {
+  secrets().clear();
+  register_secret("tok&<en>-s3cr3t");
+  CaptureOutcome error;
+  error.id = "id tok&<en>-s3cr3t";
+  error.verdict = CaptureVerdict::kError;
+  error.error_exit_code = kExitRemote;
+  error.error_message = "[replay.remote.status] POST x: HTTP 500: {\"auth\": \"tok&<en>-s3c...";
+  ReplayRun run = run_with({error});
+  run.warnings.push_back("the server said tok&<en>-s3cr3t");
+  const std::string text = render_text_report(run, false);
+  const std::string json = render_json_report(run).dump();
+  const std::string xml = render_junit_report(run);
+  for (const std::string* rendering : {&text, &json, &xml}) {
+    EXPECT_EQ(rendering->find("s3cr3t"), std::string::npos) << *rendering;
+    EXPECT_EQ(rendering->find("tok&"), std::string::npos) << *rendering;
+    EXPECT_EQ(rendering->find("tok&amp;"), std::string::npos) << *rendering;
+    EXPECT_NE(rendering->find("***"), std::string::npos) << *rendering;
+  }
+  secrets().clear();
 }
 
 }  // namespace

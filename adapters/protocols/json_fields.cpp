@@ -6,6 +6,7 @@
 #include "harness/error.h"
 #include "harness/json_text.h"
 #include "harness/pairing.h"
+#include "harness/redact.h"
 #include "harness/tensor_io.h"
 
 namespace replay {
@@ -86,7 +87,8 @@ std::vector<Tensor> tensors_from_value(const std::string& single_name, const jso
 
 std::string body_excerpt(const std::string& body, size_t max_length) {
   if (body.empty()) return "(empty body)";
-  std::string text = body;
+  // Redacted before it is cut: a secret the body echoes must not survive as a cut-off prefix.
+  std::string text = redact(body);
   if (text.size() > max_length) {
     size_t cut = max_length;
     // Back up over UTF-8 continuation bytes so a character is never cut in two.
@@ -102,11 +104,14 @@ std::string body_excerpt(const std::string& body, size_t max_length) {
 void check_response_status(const TransportResponse& response, const std::string& where,
                            const std::string& error_message) {
   if (response.status >= 200 && response.status < 300) return;
-  std::string message = where + ": HTTP " + std::to_string(response.status);
-  if (!response.status_text.empty() && response.status_text.find(' ') != std::string::npos) {
-    message += " (" + response.status_text + ")";
+  // A 3xx is not the prediction (its body is a redirect page): the transport follows redirects
+  // only with --follow-redirects, so one that comes back here is an error too.
+  std::string message = where + ": " + describe_status(response);
+  if (response.status >= 300 && response.status < 400) {
+    message += " (redirects are followed only with --follow-redirects)";
+  } else {
+    message += ": " + (error_message.empty() ? body_excerpt(response.body) : error_message);
   }
-  message += ": " + (error_message.empty() ? body_excerpt(response.body) : error_message);
   fail_remote("remote.status", message);
 }
 

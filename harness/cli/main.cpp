@@ -12,12 +12,24 @@
 #include "adapters/register.h"
 #include "cli/commands.h"
 #include "harness/error.h"
-#include "harness/json_text.h"
+#include "harness/redact.h"
 #include "harness/replay.h"
+#include "harness/report.h"
 
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+
+// A header given on the command line goes into every request: its name must be a token and its
+// value free of line breaks. Its value is registered as a secret before anything can print it.
+void check_header(const std::string& flag, const std::string& name, const std::string& value) {
+  if (!replay::is_http_token(name)) {
+    replay::fail_usage("usage.header", flag + ": the header name is not an RFC 9110 token");
+  }
+  if (!replay::is_safe_header_value(value)) {
+    replay::fail_usage("usage.header", flag + " " + name + ": the value holds CR, LF or NUL");
+  }
+}
 
 replay::Headers parse_headers(const std::vector<std::string>& headers,
                               const std::vector<std::string>& header_envs) {
@@ -25,10 +37,13 @@ replay::Headers parse_headers(const std::vector<std::string>& headers,
   for (const std::string& header : headers) {
     const size_t colon = header.find(':');
     if (colon == std::string::npos || colon == 0) {
+      // Not quoted: "Authorization Bearer x" (a forgotten colon) is all secret.
       replay::fail_usage("usage.header", "--header takes 'Name: value'");
     }
     std::string value = header.substr(colon + 1);
     value.erase(0, value.find_first_not_of(' '));
+    replay::register_secret(value);
+    check_header("--header", header.substr(0, colon), value);
     out.emplace_back(header.substr(0, colon), value);
   }
   for (const std::string& spec : header_envs) {
@@ -43,9 +58,39 @@ replay::Headers parse_headers(const std::vector<std::string>& headers,
                                                  ": environment variable " + variable +
                                                  " is not set");
     }
+    replay::register_secret(value);
+    check_header("--header-env", spec.substr(0, equals), value);
+    replay::register_secret(value);
+    check_header("--header-env", spec.substr(0, equals), value);
     out.emplace_back(spec.substr(0, equals), value);
   }
   return out;
+}
+
+// The run as far as the command line tells it, for the reports of a run that ended in an error.
+replay::ReplayRun failed_run(const replay::ReplayOptions& options, const std::string& id,
+                             const std::string& message, int exit_code) {
+  replay::ReplayRun run;
+  run.capture_path = options.capture_path;
+  run.model_path = options.model_path;
+  run.device = options.backend.device;
+  run.remote =
+      options.remote_url.empty() ? "the captured response" : replay::redact_url(options.remote_url);
+  run.config_origin = options.config_path.empty() ? "(none: defaults)" : options.config_path;
+  run.error = replay::RunError{id, message, exit_code};
+  return run;
+}
+
+// After an error: the requested reports say "error" rather than keep a previous run's verdict.
+// A failure to write them does not hide the error itself.
+void write_error_reports(const std::vector<replay::cli::ReportTarget>& targets,
+                         const replay::ReplayOptions& options, const std::string& id,
+                         const std::string& message, int exit_code) {
+  try {
+    replay::cli::write_reports(failed_run(options, id, message, exit_code), targets);
+  } catch (const std::exception& error) {
+    std::cerr << "replay: " << replay::redact(error.what()) << "\n";
+  }
 }
 
 // SIGINT/SIGTERM: the first asks the run to stop (captures in flight finish, reports are
@@ -170,9 +215,16 @@ int main(int argc, char** argv) {
                  "write one JSON line per capture here as each finishes (results.jsonl)");
   app.add_flag("--resume", options.resume,
                "skip the captures that already have a line in --results, and append the rest");
-  app.add_option("--retries", options.retries,
-                 "retries of HTTP 429/502/503/504 and connection resets, with backoff (default 2)")
-      ->check(CLI::Range(0, 20));
+  app.add_option("--retries", options.remote.retry.retries,
+                 "resend a request answered 429/502/503/504 or reset, with backoff and "
+                 "Retry-After (default 2)")
+      ->check(CLI::Range(0, 10));
+  app.add_flag("--follow-redirects", options.remote.follow_redirects,
+               "follow up to 5 redirects (default: a 3xx is a remote.status error)");
+  app.add_option("--ca-file", options.remote.ca_file,
+                 "https: trust the CA certificates in this PEM file instead of the system's");
+  app.add_flag("--insecure", options.remote.insecure,
+               "https: do not verify the server's certificate");
   app.add_option("--max-consecutive-errors", options.max_consecutive_errors,
                  "stop after this many consecutive transport failures (default 5; 0: never)")
       ->check(CLI::Range(0, 1000000));
@@ -207,6 +259,9 @@ int main(int argc, char** argv) {
   replay::cli::add_merge_command(app, &exit_code);
   app.require_subcommand(0, 1);
 
+  std::vector<replay::cli::ReportTarget> targets;
+  bool reports_checked = false;  // only then may a report be written, even an error report
+  bool run_finished = false;
   try {
     try {
       app.parse(argc, argv);
@@ -221,6 +276,20 @@ int main(int argc, char** argv) {
     }
     if (!app.get_subcommands().empty()) return exit_code;
 
+    // Secrets first: anything below may print the URL or a header.
+    replay::register_url_secrets(options.remote_url);
+    options.remote.extra_headers = parse_headers(headers, header_envs);
+    for (const auto& spec : reports) targets.push_back(replay::cli::parse_report_spec(spec));
+    std::vector<std::string> report_paths;
+    for (const auto& target : targets) report_paths.push_back(target.path);
+    replay::check_report_paths(report_paths, {{"--capture", options.capture_path},
+                                              {"--config", options.config_path},
+                                              {"--local", options.model_path},
+                                              {"--ca-file", options.remote.ca_file},
+                                              {"--results", options.results_path},
+                                              {"--baseline", options.baseline_path}});
+    reports_checked = true;
+
     if (options.capture_path.empty()) {
       replay::fail_usage("usage", "--capture is required (see replay --help)");
     }
@@ -229,37 +298,40 @@ int main(int argc, char** argv) {
     options.preflight = !no_preflight;
     options.v2_binary_outputs = v2_binary_outputs == "on";
     options.remote.max_body_bytes = max_response_mb << 20;
-    options.remote.extra_headers = parse_headers(headers, header_envs);
     options.sample = sample;
     options.limit = limit;
     if (!shard.empty()) options.shard = parse_shard(shard);
     if (options.resume && options.results_path.empty()) {
       replay::fail_usage("usage.resume", "--resume needs --results PATH (the file to resume)");
     }
-    std::vector<replay::cli::ReportTarget> targets;
-    for (const auto& spec : reports) targets.push_back(replay::cli::parse_report_spec(spec));
-
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGTERM, on_stop_signal);
     const bool show_progress = !no_progress && (progress || isatty(STDERR_FILENO) != 0);
     const replay::ReplayRun run = replay::run_replay(
         options, {}, show_progress ? replay::ProgressCallback(print_progress) : replay::ProgressCallback());
+    run_finished = true;
     std::cout << replay::render_text_report(run, replay::cli::use_colour(stdout)) << std::flush;
     replay::cli::write_reports(run, targets);
     // A run that stopped on an error says so on stderr too, in one line, for scripts.
     for (const auto& capture : run.captures) {
       if (capture.verdict == replay::CaptureVerdict::kError) {
-        std::cerr << "replay: " << capture.error_message << "\n";
+        std::cerr << "replay: " << replay::redact(capture.error_message) << "\n";
         break;
       }
     }
     if (run.interrupted) return 128 + static_cast<int>(g_signal);
     return run.exit_code();
   } catch (const replay::Error& error) {
-    std::cerr << "replay: " << error.what() << "\n";
+    if (reports_checked && !run_finished) {
+      write_error_reports(targets, options, error.id(), error.message(), error.exit_code());
+    }
+    std::cerr << "replay: " << replay::redact(error.what()) << "\n";
     return error.exit_code();
   } catch (const std::exception& error) {
-    std::cerr << "replay: [replay.internal] " << error.what() << "\n";
+    if (reports_checked && !run_finished) {
+      write_error_reports(targets, options, "internal", error.what(), replay::kExitInternal);
+    }
+    std::cerr << "replay: [replay.internal] " << replay::redact(error.what()) << "\n";
     return replay::kExitInternal;
   }
 }

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "harness/report.h"
 
 namespace replay::cli {
 
@@ -22,6 +23,12 @@ void add_merge_command(CLI::App& app, int* exit_code) {
   command->callback([=]() {
     std::vector<ReportTarget> targets;
     for (const auto& spec : *reports) targets.push_back(parse_report_spec(spec));
+    std::vector<std::string> report_paths;
+    std::vector<std::pair<std::string, std::string>> inputs = {{"--results", *results},
+                                                                {"--baseline", *baseline}};
+    for (const auto& file : *files) inputs.emplace_back("results", file);
+    for (const auto& target : targets) report_paths.push_back(target.path);
+    check_report_paths(report_paths, inputs);
     const ReplayRun run = merge_results(*files, *results, *baseline);
     std::cout << render_text_report(run, use_colour(stdout)) << std::flush;
     write_reports(run, targets);

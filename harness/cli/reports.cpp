@@ -1,6 +1,7 @@
 // --report FORMAT:PATH, shared by `replay` and `replay merge`.
 #include "cli/commands.h"
 #include "harness/error.h"
+#include "harness/report.h"
 
 namespace replay::cli {
 

@@ -1,4 +1,4 @@
-// The transport registry (URL scheme -> factory) and header helpers.
+// The transport registry (URL scheme -> factory), header syntax and status helpers.
 #include "harness/transport.h"
 
 #include <algorithm>
@@ -6,6 +6,7 @@
 #include <map>
 
 #include "harness/error.h"
+#include "harness/redact.h"
 
 namespace replay {
 namespace {
@@ -32,24 +33,55 @@ const std::string* find_header(const Headers& headers, const std::string& name) 
 
 std::string url_scheme(const std::string& url) {
   const size_t colon = url.find("://");
-  return colon == std::string::npos ? "" : url.substr(0, colon);
+  if (colon == std::string::npos) return "";
+  std::string scheme = url.substr(0, colon);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return scheme;
+}
+
+bool is_http_token(std::string_view text) {
+  if (text.empty()) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    if (std::isalnum(static_cast<unsigned char>(c)) != 0 && static_cast<unsigned char>(c) < 0x80) {
+      return true;
+    }
+    return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+bool is_safe_header_value(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+std::string describe_status(const TransportResponse& response) {
+  std::string out = "HTTP " + std::to_string(response.status);
+  if (!response.status_text.empty()) out += " " + response.status_text;
+  if (response.status >= 300 && response.status < 400) {
+    const std::string* location = find_header(response.headers, "Location");
+    out += location != nullptr ? ", Location: " + redact_url(*location) : ", no Location";
+  }
+  return out;
 }
 
 void register_transport(const std::string& scheme, TransportFactory factory) {
   transports()[scheme] = std::move(factory);
 }
 
-std::unique_ptr<Transport> make_transport(const std::string& url,
-                                              const TransportOptions& options) {
+std::unique_ptr<Transport> make_transport(const std::string& url, const TransportOptions& options) {
   const std::string scheme = url_scheme(url);
   const auto found = transports().find(scheme);
   if (found == transports().end()) {
     std::string known;
     for (const auto& entry : transports()) known += (known.empty() ? "" : ", ") + entry.first;
-    fail_usage("remote.url", "not a URL replay can send to: '" + url + "' (schemes: " +
+    fail_usage("remote.url", "not a URL replay can send to: '" + redact_url(url) + "' (schemes: " +
                                  (known.empty() ? "none registered" : known) + ")");
   }
-  return found->second(url, options);
+  std::unique_ptr<Transport> transport = found->second(url, options);
+  if (options.retry.retries > 0) {
+    transport = make_retrying_transport(std::move(transport), options.retry);
+  }
+  return transport;
 }
 
 }  // namespace replay

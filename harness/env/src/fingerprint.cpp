@@ -457,15 +457,22 @@ json collect_fingerprint(const FingerprintOptions& options) {
 }
 
 json fetch_remote_fingerprint(const std::string& base_url, int timeout_ms) {
+  TransportOptions options;
+  options.timeout_ms = timeout_ms;
+  return fetch_remote_fingerprint(base_url, options);
+}
+
+json fetch_remote_fingerprint(const std::string& base_url, const TransportOptions& options) {
   std::string url = base_url;
   while (!url.empty() && url.back() == '/') url.pop_back();
   const std::string suffix = "/fingerprint";
   if (url.size() < suffix.size() || url.compare(url.size() - suffix.size(), suffix.size(), suffix) != 0) {
     url += suffix;
   }
-  TransportOptions remote_options;
-  remote_options.timeout_ms = timeout_ms;
-  remote_options.max_body_bytes = size_t{64} << 20;
+  // The replay's own transport settings: its credentials (a gateway in front of the model
+  // server answers 401 without them), TLS trust and retries; a fingerprint is small.
+  TransportOptions remote_options = options;
+  remote_options.max_body_bytes = std::min(options.max_body_bytes, size_t{64} << 20);
   auto endpoint = make_transport(url, remote_options);
   TransportRequest request;
   request.method = "GET";

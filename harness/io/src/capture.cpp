@@ -19,6 +19,7 @@
 #include "harness/error.h"
 #include "harness/json_text.h"
 #include "harness/tensor_io.h"
+#include "harness/transport.h"
 
 namespace replay {
 namespace {
@@ -159,6 +160,43 @@ bool parse_any_body(const ordered_json& value, const std::string& origin,
   return false;
 }
 
+/// A captured request is sent to production: a method, path or header that could break the
+/// request line or inject header lines (CR, LF, NUL; a method that is not an RFC 9110 token) is
+/// refused here, naming its place. Header values are never quoted (they may be credentials).
+void check_request_syntax(const CapturedRequest& request, const ordered_json& value,
+                          const std::string& origin, const std::string& pointer) {
+  if (!is_http_token(request.method)) {
+    const bool injection = !is_safe_header_value(request.method);
+    fail_schema(origin, child(pointer, "method"),
+                injection ? "the method holds CR, LF or NUL"
+                          : "the method is not an RFC 9110 token (letters, digits and "
+                            "!#$%&'*+-.^_`|~)");
+  }
+  if (!is_safe_header_value(request.path) ||
+      request.path.find_first_of(" \t") != std::string::npos) {
+    fail_schema(origin, child(pointer, "path"), "the path holds a space, CR, LF or NUL");
+  }
+  const std::string headers_pointer = child(pointer, "headers");
+  const bool as_object = value.contains("headers") && value["headers"].is_object();
+  for (size_t i = 0; i < request.headers.size(); ++i) {
+    const auto& [name, header_value] = request.headers[i];
+    // A name holding a line break cannot be printed in a one-line error: it is then named by
+    // its position.
+    const std::string place = as_object && is_safe_header_value(name) ? child(headers_pointer, name)
+                                                                      : child(headers_pointer, i);
+    if (!is_http_token(name)) {
+      fail_schema(origin, as_object ? place : child(place, 0),
+                  !is_safe_header_value(name)
+                      ? "the name of header " + std::to_string(i + 1) + " holds CR, LF or NUL"
+                      : "the header name is not an RFC 9110 token");
+    }
+    if (!is_safe_header_value(header_value)) {
+      fail_schema(origin, as_object ? place : child(place, 1),
+                  "the header value holds CR, LF or NUL");
+    }
+  }
+}
+
 CapturedRequest parse_request(const ordered_json& value, const std::string& origin,
                               const std::string& pointer) {
   if (!value.is_object()) {
@@ -176,6 +214,7 @@ CapturedRequest parse_request(const ordered_json& value, const std::string& orig
     request.headers = parse_headers(value["headers"], origin, child(pointer, "headers"));
   }
   request.body_binary = parse_any_body(value, origin, pointer, &request.body);
+  check_request_syntax(request, value, origin, pointer);
   return request;
 }
 

@@ -54,7 +54,8 @@ void fingerprint_preflight(const ReplayOptions& options, Preflight* preflight) {
   }
   nlohmann::json remote;
   try {
-    remote = fetch_remote_fingerprint(base_url(options.remote_url), options.remote.timeout_ms);
+    // With the replay's transport options: the --header credentials go to /fingerprint too.
+    remote = fetch_remote_fingerprint(base_url(options.remote_url), options.remote);
   } catch (const Error& error) {
     preflight->remote_status = std::string("unavailable: ") + error.what();
     return;

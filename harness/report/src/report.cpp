@@ -11,7 +11,9 @@
 #include <sstream>
 
 #include "harness/error.h"
+#include "harness/redact.h"
 #include "harness/replay.h"
+#include "harness/report.h"
 #include "harness/results.h"
 #include "harness/sentence.h"
 
@@ -82,6 +84,11 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
   }
   for (const auto& warning : run.warnings) {
     out << p.yellow() << "warning: " << p.reset() << warning << "\n";
+  }
+  if (run.error) {
+    out << "\n"
+        << p.red() << "error: " << p.reset() << "[replay." << run.error->id << "] "
+        << run.error->message << "\n";
   }
 
   size_t detailed = 0;
@@ -231,7 +238,9 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
   out << "\nSummary: " << totals.captures << " replayed: " << totals.equivalent << " equivalent, "
       << totals.diverged << " diverged, " << totals.error << " error" << (totals.error == 1 ? "" : "s")
       << ". Verdict: " << run.verdict() << " (exit " << run.exit_code() << ").\n";
-  return out.str();
+  // The report is a sink: whatever it quotes (a response body, a payload field the server
+  // echoed) passes through the secrets registry last.
+  return redact(out.str());
 }
 
 namespace {
@@ -322,41 +331,23 @@ nlohmann::json report_head(const ReplayRun& run) {
         {"findings", findings_to_json(run.preflight.findings)}}},
       {"warnings", run.warnings}};
   if (totals.contains("baseline")) head["baseline"] = totals["baseline"];
-  return head;
+  head["error"] = nullptr;
+  if (run.error) {
+    head["error"] = {{"id", run.error->id},
+                     {"message", run.error->message},
+                     {"exit_code", run.error->exit_code}};
+  }
+  // Every string value and key passes through the secrets registry.
+  return redact_json(head);
 }
 
 std::string dump(const nlohmann::json& value, int indent = -1) {
   return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// Writes `path` atomically: a temporary file beside it, renamed over it.
-class AtomicFile {
- public:
-  explicit AtomicFile(const std::string& path) : path_(path), temporary_(path + ".tmp-replay") {
-    out_.open(temporary_, std::ios::binary | std::ios::trunc);
-    if (!out_) fail_input("report.write", path + ": cannot write: " + std::strerror(errno));
-  }
-  ~AtomicFile() {
-    if (!committed_) std::remove(temporary_.c_str());
-  }
-  std::ostream& stream() { return out_; }
-  void commit() {
-    out_.flush();
-    if (!out_) fail_input("report.write", path_ + ": cannot write: " + std::strerror(errno));
-    out_.close();
-    if (std::rename(temporary_.c_str(), path_.c_str()) != 0) {
-      fail_input("report.write", path_ + ": cannot rename into place: " + std::strerror(errno));
-    }
-    committed_ = true;
-  }
-
- private:
-  std::string path_, temporary_;
-  std::ofstream out_;
-  bool committed_ = false;
-};
-
-std::string xml_escape(const std::string& text) {
+std::string xml_escape(const std::string& raw) {
+  // Redacted before escaping: a secret holding '&' or '<' is found as it was registered.
+  const std::string text = redact(raw);
   std::string out;
   for (char c : text) {
     switch (c) {
@@ -379,8 +370,18 @@ std::string xml_escape(const std::string& text) {
 void write_junit(const ReplayRun& run, std::ostream& out) {
   const RunAggregates& totals = run.aggregates;
   out << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      << "<testsuites><testsuite name=\"replay\" tests=\"" << totals.captures << "\" failures=\""
-      << totals.diverged << "\" errors=\"" << totals.error << "\">\n";
+      << "<testsuites><testsuite name=\"replay\" tests=\"" << totals.captures + (run.error ? 1 : 0)
+      << "\" failures=\"" << totals.diverged << "\" errors=\"" << totals.error + (run.error ? 1 : 0)
+      << "\">\n";
+  if (run.error) {
+    // The run ended before (or instead of) its captures: one test case carries the error, so a
+    // CI system shows a failed run, not an empty green suite.
+    const std::string message = "[replay." + run.error->id + "] " + run.error->message;
+    out << "  <testcase classname=\"replay." << xml_escape(run.capture_path)
+        << "\" name=\"run\" time=\"0\"><error type=\"" << xml_escape(run.error->id)
+        << "\" message=\"" << xml_escape(message) << "\">" << xml_escape(message)
+        << "</error></testcase>\n";
+  }
   for_each_result_in_order(run, [&](const nlohmann::json& line) {
     const std::string verdict = line.value("verdict", "");
     const double seconds = (line.value("local_ms", 0.0) + line.value("remote_ms", 0.0)) / 1000.0;
@@ -445,24 +446,23 @@ void for_each_result_in_order(const ReplayRun& run,
 nlohmann::json render_json_report(const ReplayRun& run) {
   nlohmann::json report = report_head(run);
   nlohmann::json captures = nlohmann::json::array();
-  for_each_result_in_order(run, [&](const nlohmann::json& line) { captures.push_back(line); });
+  for_each_result_in_order(run, [&](const nlohmann::json& line) { captures.push_back(redact_json(line)); });
   report["captures"] = std::move(captures);
   return report;
 }
 
 void write_json_report(const ReplayRun& run, const std::string& path) {
-  AtomicFile file(path);
-  std::ostream& out = file.stream();
+  ReportFile file(path);
   std::string head = dump(report_head(run), 2);
   head.erase(head.find_last_of('}'));  // reopen the object for captures[]
   while (!head.empty() && (head.back() == '\n' || head.back() == ' ')) head.pop_back();
-  out << head << ",\n  \"captures\": [";
+  file.write(head + ",\n  \"captures\": [");
   bool first = true;
   for_each_result_in_order(run, [&](const nlohmann::json& line) {
-    out << (first ? "\n    " : ",\n    ") << dump(line);
+    file.write((first ? "\n    " : ",\n    ") + dump(redact_json(line)));
     first = false;
   });
-  out << (first ? "]\n}\n" : "\n  ]\n}\n");
+  file.write(first ? "]\n}\n" : "\n  ]\n}\n");
   file.commit();
 }
 
@@ -473,14 +473,10 @@ std::string render_junit_report(const ReplayRun& run) {
 }
 
 void write_junit_report(const ReplayRun& run, const std::string& path) {
-  AtomicFile file(path);
-  write_junit(run, file.stream());
-  file.commit();
-}
-
-void write_report_file(const std::string& path, const std::string& content) {
-  AtomicFile file(path);
-  file.stream() << content;
+  ReportFile file(path);
+  std::ostringstream out;
+  write_junit(run, out);
+  file.write(out.str());
   file.commit();
 }
 

@@ -6,6 +6,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "harness/redact.h"
 #include "harness/replay.h"
 
 namespace replay {
@@ -126,6 +127,10 @@ std::string render_html_report(const ReplayRun& run) {
       << "</code> against <code>" << esc(run.remote) << "</code>, protocol <code>" << esc(run.protocol)
       << "</code> (" << esc(run.protocol_reason) << ").</p>";
   for (const std::string& warning : run.warnings) out << "<p class=\"warning\">⚠ " << esc(warning) << "</p>";
+  if (run.error) {
+    out << "<p class=\"error\" id=\"run-error\">error: [replay." << esc(run.error->id) << "] "
+        << esc(run.error->message) << "</p>";
+  }
 
   if (t.with_baseline) {
     out << "<h2>Against the baseline</h2><table id=\"baseline\"><tr><th>class</th><th>captures</th><th>ids</th></tr>";
@@ -262,7 +267,7 @@ std::string render_html_report(const ReplayRun& run) {
     out << details.str();
   }
   out << "</body></html>\n";
-  return out.str();
+  return redact(out.str());
 }
 
 }  // namespace replay

@@ -4,6 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "harness/redact.h"
 #include "harness/replay.h"
 
 namespace replay {
@@ -108,7 +109,8 @@ std::string render_markdown_report(const ReplayRun& run) {
     out << "\n";
   }
   for (const std::string& warning : run.warnings) out << "\n> " << cell(warning) << "\n";
-  return out.str();
+  if (run.error) out << "\n**error** `[replay." << run.error->id << "]` " << cell(run.error->message) << "\n";
+  return redact(out.str());
 }
 
 }  // namespace replay

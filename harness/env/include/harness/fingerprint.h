@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/transport.h"
+
 namespace replay {
 
 inline constexpr int kFingerprintSchemaVersion = 1;
@@ -24,8 +26,12 @@ struct FingerprintOptions {
 /// for an artifact that cannot be read.
 nlohmann::json collect_fingerprint(const FingerprintOptions& options);
 
-/// GET <url>/fingerprint. Throws Error kRemote "remote.*" (unreachable, timeout, not JSON);
-/// returns null JSON when the server answers 404 (it serves no fingerprint).
+/// GET <url>/fingerprint with `options` (the replay's: its extra headers, the credentials, are
+/// sent like on every replayed request). Throws Error kRemote "remote.*" (unreachable, timeout,
+/// not JSON); returns null JSON when the server answers 404 (it serves no fingerprint).
+nlohmann::json fetch_remote_fingerprint(const std::string& base_url,
+                                        const TransportOptions& options);
+/// The same with default options and this timeout (`replay env --remote`).
 nlohmann::json fetch_remote_fingerprint(const std::string& base_url, int timeout_ms);
 
 enum class Severity { kInfo, kWarning, kCritical };

@@ -49,7 +49,6 @@ struct ReplayOptions {
   // Many captures (a nightly run).
   int jobs = 0;  ///< captures replayed concurrently; 0: default_jobs()
   double rate_per_s = 0;  ///< at most this many requests per second to the remote; 0: no limit
-  int retries = 2;        ///< retries of 429/502/503/504 and resets, with backoff
   /// Stop after this many consecutive transport failures (a dead remote); 0: never.
   int max_consecutive_errors = 5;
   std::optional<double> sample;  ///< keep this share of the captures (0..1], by a seeded hash
@@ -97,6 +96,14 @@ struct RunProgress {
   bool finished = false;
 };
 
+/// An error that ended the whole run (a malformed capture file, a model that will not load, bad
+/// usage): the reports still say so, with verdict "error".
+struct RunError {
+  std::string id;       ///< "capture.parse"
+  std::string message;  ///< the message without the "[replay.<id>] " prefix
+  int exit_code = 0;
+};
+
 /// A run: its inputs, the aggregates over every capture, and the captures kept in memory for
 /// details (the first capture and the first kDetailedCaptures that diverged or failed, by their
 /// position in the source). Every capture's line is in the results file.
@@ -126,11 +133,14 @@ struct ReplayRun {
   nlohmann::json record(CaptureOutcome outcome, size_t seq, size_t line,
                         const std::string& baseline_class = "");
 
-  /// 0 all equivalent; 1 some diverged; an error's code (3 before 2) when a capture failed;
-  /// with a baseline only new divergences and errors count.
-  int exit_code() const { return aggregates.exit_code(); }
+  std::optional<RunError> error;  ///< set when the run ended in an error of its own
+
+  /// The run error's code when there is one; else 0 all equivalent; 1 some diverged; an error's
+  /// code (3 before 2) when a capture failed; with a baseline only new divergences and errors
+  /// count.
+  int exit_code() const { return error ? error->exit_code : aggregates.exit_code(); }
   /// "equivalent", "diverged" or "error" (by the same precedence).
-  std::string verdict() const { return aggregates.verdict(); }
+  std::string verdict() const { return error ? "error" : aggregates.verdict(); }
   /// Captures per second over the run's wall time.
   double captures_per_s() const;
 };
@@ -169,8 +179,6 @@ void write_junit_report(const ReplayRun& run, const std::string& path);
 ReplayRun merge_results(const std::vector<std::string>& paths, const std::string& merged_results_path,
                         const std::string& baseline_path = "");
 
-/// Writes `content` to `path` atomically (temporary file + rename). Throws "report.write".
-void write_report_file(const std::string& path, const std::string& content);
 /// Every capture's result line in source order (from the results file, else the kept captures).
 void for_each_result_in_order(const ReplayRun& run,
                               const std::function<void(const nlohmann::json&)>& on_line);
