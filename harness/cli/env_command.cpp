@@ -129,7 +129,8 @@ std::string json_report_path(const std::vector<std::string>& reports, const std:
   for (const std::string& spec : reports) {
     const size_t colon = spec.find(':');
     if (colon == std::string::npos || spec.substr(0, colon) != "json" || colon + 1 == spec.size()) {
-      fail_usage("usage.report", "replay env " + mode + " --report takes json:PATH, not '" + spec + "'");
+      fail_usage("usage.report",
+                 "replay env " + mode + " --report takes json:PATH, not '" + spec + "'");
     }
     path = spec.substr(colon + 1);
   }
@@ -193,8 +194,7 @@ void add_env_command(CLI::App& app, int* exit_code) {
   env->add_option("--out", args->out_path, "write the fingerprint JSON here instead of stdout");
   env->add_option("--diff", args->diff, "compare two fingerprints: A.json (local) B.json (remote)")
       ->expected(2);
-  env->add_option("--report", args->reports,
-                  "with --diff or --scan-serving: also write json:PATH");
+  env->add_option("--report", args->reports, "with --diff or --scan-serving: also write json:PATH");
   env->add_option("--remote", args->remote,
                   "fetch the fingerprint served at URL/fingerprint (replay agent, fixture server)");
   env->add_option("--timeout-ms", args->timeout_ms, "remote timeout in ms (default 10000)")
