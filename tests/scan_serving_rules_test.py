@@ -403,6 +403,25 @@ class GradFreePaths(unittest.TestCase):
             '''})
         self.assertEqual(found(r), {("h.py", 11, "serving.no_grad", "certain")})
 
+    def test_frozen_parameters_need_no_grad_free_context(self):
+        source = '''
+            import torch
+            class Service:
+                def initialize(self, path):
+                    checkpoint = torch.load(path, map_location="cpu")
+                    model = checkpoint["model"]
+                    model.load_state_dict(checkpoint["state_dict"])
+                    for param in model.parameters():
+                        param.requires_grad = False
+                    self.model = model
+                def inference(self, x):
+                    self.model.eval()
+                    return self.model.forward(x)
+            '''
+        self.assertEqual(found(scan({"h.py": source})), set())
+        unfrozen = source.replace("param.requires_grad = False", "pass")
+        self.assertEqual(found(scan({"h.py": unfrozen})), {("h.py", 12, "serving.no_grad", "certain")})
+
     def test_set_grad_enabled_false_at_module_level(self):
         r = scan({"h.py": '''
             import torch

@@ -27,6 +27,7 @@ struct EnvArgs {
   std::string scan_serving;
   std::string python;
   int scan_timeout_s = 300;
+  int scan_jobs = 0;
   std::string batch_check;
   std::string row_shape;
   BatchCheckOptions batch;
@@ -142,6 +143,7 @@ int run_scan(const EnvArgs& args) {
   ServingScanOptions options;
   options.python = args.python;
   options.timeout_ms = args.scan_timeout_s * 1000;
+  options.jobs = args.scan_jobs;
   const ServingScan scan = scan_serving(args.scan_serving, options);
   std::cout << render_serving_scan(scan) << std::flush;
   if (!report_path.empty()) {
@@ -209,6 +211,9 @@ void add_env_command(CLI::App& app, int* exit_code) {
   env->add_option("--scan-timeout-s", args->scan_timeout_s,
                   "with --scan-serving: stop the analysis after this many seconds (default 300)")
       ->check(CLI::Range(1, 86400));
+  env->add_option("--scan-jobs", args->scan_jobs,
+                  "with --scan-serving: parser processes (default 0: one per core, at most 4)")
+      ->check(CLI::Range(0, 256));
 
   env->add_option("--batch-check", args->batch_check,
                   "run MODEL on one input alone and inside a batch of others; exit 1 when the "

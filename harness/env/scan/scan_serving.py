@@ -116,7 +116,7 @@ KINDS = {
 NOT_MODEL_PRETRAINED = re.compile(
     r"(Tokenizer|Processor|FeatureExtractor|ImageProcessor|Config|Scheduler|GenerationConfig)"
     r"(Fast)?$")
-PIPELINE_CLASS = re.compile(r"Pipeline$")
+PIPELINE_CLASS = re.compile(r"Pipeline")  # DiffusionPipeline, AutoPipelineForText2Image, ...
 NON_TORCH_PRETRAINED_ROOTS = ("optimum.onnxruntime", "optimum.intel.openvino", "ctranslate2")
 # Packages whose from_pretrained() returns a PyTorch model in eval mode (transformers' convention).
 HF_ROOTS = {"transformers", "diffusers", "peft", "optimum", "sentence_transformers", "timm",
@@ -305,10 +305,10 @@ def expr_ir(node, depth=0):
     if isinstance(node, ast.Attribute):
         return ("a", expr_ir(node.value, depth + 1), node.attr)
     if isinstance(node, ast.Call):
-        args = [expr_ir(a, depth + 1) for a in node.args[:3] if not isinstance(a, ast.Starred)]
+        args = [expr_ir(a, depth + 1) for a in node.args[:2] if not isinstance(a, ast.Starred)]
         kws = {}
         for kw in node.keywords:
-            if kw.arg is not None:
+            if kw.arg == "dropout":
                 kws[kw.arg] = expr_ir(kw.value, depth + 1)
         return ("c", expr_ir(node.func, depth + 1), args, kws, node.lineno)
     if isinstance(node, ast.Constant):
@@ -384,41 +384,96 @@ class FunctionSummary(object):
         return {k: getattr(self, k) for k in self.__slots__}
 
 
+_SCALAR_FIELDS = {"ctx", "id", "attr", "name", "n", "s", "kind", "type_comment", "level", "module",
+                  "arg", "asname", "conversion", "is_async", "simple", "names", "type_ignores"}
+_CHILD_FIELDS = {}
+
+
+def push_children(node, stack):
+    """Appends node's child nodes (and lists of them) to stack; None entries are left for the
+    consumer to skip."""
+    cls = node.__class__
+    fields = _CHILD_FIELDS.get(cls)
+    if fields is None:
+        fields = _CHILD_FIELDS[cls] = tuple(f for f in cls._fields if f not in _SCALAR_FIELDS)
+    for name in fields:
+        value = getattr(node, name, None)
+        if value is None:
+            continue
+        if value.__class__ is list:
+            stack.extend(value)
+        elif isinstance(value, ast.AST):
+            stack.append(value)
+
+
+def _target_names(node, bound):
+    kind = type(node)
+    if kind is ast.Name:
+        bound.add(node.id)
+    elif kind is ast.Tuple or kind is ast.List:
+        for elt in node.elts:
+            _target_names(elt, bound)
+    elif kind is ast.Starred:
+        _target_names(node.value, bound)
+
+
 def _scope_names(body, params, package=None):
     """Names bound in a function body (not in nested scopes), minus those declared global or
-    nonlocal; and the imports made in it (local name -> qualified name)."""
+    nonlocal; and the imports made in it (local name -> qualified name). Statements only: names
+    bound inside expressions (`:=`) are not seen, and are then taken for globals."""
     bound, declared = set(params), set()
     imports = Imports(package or "")
     stack = list(body)
     pop, extend = stack.pop, stack.extend
-    iter_children = ast.iter_child_nodes
     while stack:
         node = pop()
-        cls = type(node)
-        if cls is ast.Name:
-            if type(node.ctx) is not ast.Load:
-                bound.add(node.id)
+        kind = type(node)
+        if kind is ast.Assign:
+            for target in node.targets:
+                _target_names(target, bound)
+        elif kind is ast.AnnAssign or kind is ast.AugAssign:
+            _target_names(node.target, bound)
+        elif kind is ast.Expr or kind is ast.Return or kind is ast.Pass:
             continue
-        if cls in _SCOPE_DEFS:
+        elif kind in _SCOPE_DEFS:
             bound.add(node.name)
-            extend(node.decorator_list)
-            continue
-        if cls is ast.Lambda:
-            continue
-        if cls is ast.Global or cls is ast.Nonlocal:
-            declared.update(node.names)
-            continue
-        if cls is ast.Import or cls is ast.ImportFrom:
+        elif kind is ast.If or kind is ast.While:
+            extend(node.body)
+            extend(node.orelse)
+        elif kind is ast.For or kind is ast.AsyncFor:
+            _target_names(node.target, bound)
+            extend(node.body)
+            extend(node.orelse)
+        elif kind is ast.With or kind is ast.AsyncWith:
+            for item in node.items:
+                if item.optional_vars is not None:
+                    _target_names(item.optional_vars, bound)
+            extend(node.body)
+        elif kind is ast.Import or kind is ast.ImportFrom:
             imports.add(node)
             for alias in node.names:
                 if alias.name != "*":
                     bound.add(alias.asname or alias.name.split(".")[0])
-            continue
-        if cls is ast.ExceptHandler and node.name:
-            bound.add(node.name)
-        if cls in _LEAVES:
-            continue
-        extend(iter_children(node))
+        elif kind is ast.Global or kind is ast.Nonlocal:
+            declared.update(node.names)
+        elif kind is ast.Delete:
+            for target in node.targets:
+                _target_names(target, bound)
+        elif hasattr(node, "handlers"):  # try, and try/except* (3.11)
+            extend(node.body)
+            extend(node.orelse)
+            extend(node.finalbody)
+            for handler in node.handlers:
+                if handler.name:
+                    bound.add(handler.name)
+                extend(handler.body)
+        elif hasattr(node, "cases"):  # match (3.10)
+            for case in node.cases:
+                for sub in ast.walk(case.pattern):
+                    name = getattr(sub, "name", None) or getattr(sub, "rest", None)
+                    if isinstance(name, str):
+                        bound.add(name)
+                extend(case.body)
     return bound - declared, imports.names
 
 
@@ -461,14 +516,20 @@ class FileScanner(object):
         return ""
 
     def segment(self, node):
-        text = None
-        try:
-            text = ast.get_source_segment(self.source, node)
-        except Exception:  # noqa: BLE001 - a position the segment helper cannot map
-            text = None
-        if not text:
-            text = self.code(node.lineno)
-        return " ".join(text.split())
+        """The source text of a node, on one line (columns are UTF-8 byte offsets)."""
+        if self.lines is None:
+            self.lines = self.source.split("\n")
+        first, last = node.lineno, getattr(node, "end_lineno", None) or node.lineno
+        start, end = node.col_offset, getattr(node, "end_col_offset", None)
+        if not (1 <= first <= last <= len(self.lines)):
+            return self.code(node.lineno)
+        pieces = []
+        for number in range(first, last + 1):
+            raw = self.lines[number - 1].encode("utf-8")
+            lo = start if number == first else 0
+            hi = end if number == last and end is not None else len(raw)
+            pieces.append(raw[lo:hi].decode("utf-8", "replace"))
+        return " ".join(" ".join(pieces).split())
 
     def new_block(self):
         self.block_counter += 1
@@ -607,7 +668,7 @@ class FileScanner(object):
         decorators = [expr_ir(d) for d in node.decorator_list]
         cls = {"name": node.name, "qualname": qual, "line": node.lineno, "bases": bases,
                "decorators": decorators, "methods": {}, "keywords": keywords,
-               "body_calls": [], "uses_training_flag": False, "scope": func.qualname if func else None}
+               "body_calls": {}, "uses_training_flag": False, "scope": func.qualname if func else None}
         self.classes[qual] = cls
         # Class body statements (attributes) form a pseudo-method.
         body_fn = self.new_function("<classbody>", [], [], cls=qual, parent=None, line=node.lineno,
@@ -667,6 +728,8 @@ class FileScanner(object):
             self.visit_body(func, stmt.orelse, path, guard, True)
             return
         if isinstance(stmt, (ast.For, ast.AsyncFor, ast.While)):
+            if isinstance(stmt, ast.For):
+                self.frozen_parameters(func, stmt)
             if isinstance(stmt, ast.While):
                 self.visit_expr(func, stmt.test, path, guard, cond)
             else:
@@ -718,6 +781,23 @@ class FileScanner(object):
             if isinstance(child, ast.expr):
                 self.visit_expr(func, child, path, guard, cond)
 
+    def frozen_parameters(self, func, loop):
+        """`for p in model.parameters(): p.requires_grad = False`: autograd has nothing to record."""
+        it = loop.iter
+        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and
+                it.func.attr == "parameters" and isinstance(loop.target, ast.Name)):
+            return
+        target = self.target_of(func, it.func.value)
+        if target is None:
+            return
+        for stmt in loop.body:
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and \
+                    stmt.value.value is False:
+                for t in stmt.targets:
+                    if isinstance(t, ast.Attribute) and t.attr == "requires_grad" and \
+                            isinstance(t.value, ast.Name) and t.value.id == loop.target.id:
+                        func.evidence.append((target, "frozen"))
+
     def target_of(self, func, node):
         """Binding target of an expression (a Name or self.attr), else None."""
         if isinstance(node, ast.Name):
@@ -752,12 +832,11 @@ class FileScanner(object):
     # --- expressions ---------------------------------------------------------------------------
     def visit_expr(self, func, node, path, guard, cond):
         stack = [node]
-        pop, extend = stack.pop, stack.extend
-        iter_children = ast.iter_child_nodes
+        pop = stack.pop
         while stack:
             sub = pop()
             kind = type(sub)
-            if kind is ast.Name or kind is ast.Constant:
+            if kind is ast.Name or kind is ast.Constant or sub is None or kind is str:
                 continue
             if kind is ast.Call:
                 self.visit_call(func, sub, path, guard, cond)
@@ -777,23 +856,29 @@ class FileScanner(object):
             elif kind is ast.Lambda:
                 stack.append(sub.body)
                 continue
-            extend(iter_children(sub))
+            push_children(sub, stack)
 
     def visit_call(self, func, call, path, guard, cond):
         f = call.func
         line = call.lineno
+        f_ir = expr_ir(f)
         if func.cls is not None:
             # What an nn.Module subclass is made of: every call made in the class.
             cls = self.classes.get(func.cls)
             if cls is not None:
-                cls["body_calls"].append(expr_ir(f))
+                name = dotted(f_ir)
+                if name is not None:
+                    cls["body_calls"][name] = True
                 for kw in call.keywords:
                     if kw.arg == "dropout":
-                        cls["body_calls"].append(("dropout_kw", expr_ir(kw.value)))
+                        v = kw.value
+                        zero = isinstance(v, ast.Constant) and v.value in (0, 0.0, None)
+                        cls["body_calls"]["<dropout=0>" if zero else "<dropout>"] = True
         if isinstance(f, ast.Attribute):
             method = f.attr
             receiver = f.value
-            base_ir = strip_identity(expr_ir(receiver))
+            receiver_ir = f_ir[1]
+            base_ir = strip_identity(receiver_ir)
             target = None
             if base_ir[0] == "n":
                 target = self.name_target(func, base_ir[1])
@@ -810,31 +895,34 @@ class FileScanner(object):
                         func.evals.append((target, path, line))
                 elif mode is None or (isinstance(mode, ast.Constant) and mode.value is True):
                     if target is not None:
-                        func.trains.append((target, line, self.code(line)))
+                        func.trains.append((target, line, None))
             elif method == "load_state_dict":
                 if target is not None:
                     func.evidence.append((target, "load_state_dict"))
+            elif method == "requires_grad_":
+                mode = call.args[0] if call.args else None
+                if target is not None and isinstance(mode, ast.Constant) and mode.value is False:
+                    func.evidence.append((target, "frozen"))
             elif method in ("backward",):
                 func.needs_grad = "calls .backward() at line %d" % line
             elif method == "attribute" and self.uses_captum:
                 func.needs_grad = "Captum attribution at line %d" % line
             elif method in ("half", "bfloat16") and not call.args:
-                func.precision.append((target, expr_ir(receiver), line, "torch." +
-                                       ("float16" if method == "half" else "bfloat16"), cond,
-                                       self.code(line)))
+                func.precision.append((target, receiver_ir, line, "torch." +
+                                       ("float16" if method == "half" else "bfloat16"), cond, None))
             elif method == "to":
                 dtype = self.reduced_dtype(func, call)
                 if dtype:
-                    func.precision.append((target, expr_ir(receiver), line, dtype, cond, self.code(line)))
+                    func.precision.append((target, receiver_ir, line, dtype, cond, None))
             if method in ("step", "zero_grad") and isinstance(receiver, ast.Name) and \
                     "optim" in receiver.id.lower():
                 self.training_markers.append("%s.%s() at line %d" % (receiver.id, method, line))
             # A call that may run a model: x(...) handled below; x.forward(...), x.infer(...).
             if target is not None and (method in RUN_METHODS_ANY or method in RUN_METHODS_KNOWN):
-                func.runs.append((target, line, method, guard, self.code(line)))
+                func.runs.append((target, line, method, guard, None))
             # self.x(...) where x may be an attribute holding a model, or a method.
             if isinstance(receiver, ast.Name) and func.self_name and receiver.id == func.self_name:
-                func.runs.append((("self", method), line, None, guard, self.code(line)))
+                func.runs.append((("self", method), line, None, guard, None))
                 func.calls.append((("self", method), line, guard))
             elif isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Name) and \
                     receiver.func.id == "super":
@@ -842,8 +930,8 @@ class FileScanner(object):
             elif isinstance(receiver, (ast.Name, ast.Attribute)) and call.args and \
                     isinstance(call.args[0], ast.Name) and func.self_name and \
                     call.args[0].id == func.self_name:
-                func.calls.append((("explicit", expr_ir(receiver), method), line, guard))
-            q = self.qualify(expr_ir(f), func)
+                func.calls.append((("explicit", receiver_ir, method), line, guard))
+            q = self.qualify(f_ir, func)
             if q:
                 self.call_setting(func, q, call, cond)
                 if q.startswith("torch.optim.") or q in ("torch.autograd.grad", "torch.autograd.backward"):
@@ -857,7 +945,7 @@ class FileScanner(object):
         elif isinstance(f, ast.Name):
             target = self.name_target(func, f.id)
             if target[0] == "local" or f.id in self.module_variables:
-                func.runs.append((target, line, None, guard, self.code(line)))
+                func.runs.append((target, line, None, guard, None))
             func.calls.append((("name", f.id, target), line, guard))
             q = self.qualify(("n", f.id), func)
             if q:
@@ -1072,6 +1160,9 @@ class Tree(object):
         self.module_class_cache = {}
         self.return_cache = {}
         self.entry_cache = {}
+        self.qualified_cache = {}
+        self.name_cache = {}
+        self.module_cache = {}
 
     # --- modules and names ---------------------------------------------------------------------
     def module_candidates(self, name):
@@ -1085,6 +1176,12 @@ class Tree(object):
 
     def resolve_module(self, name, from_path):
         """The file of module `name` imported from `from_path`, or None (not in the tree)."""
+        key = (name, from_path)
+        if key not in self.module_cache:
+            self.module_cache[key] = self._resolve_module(name, from_path)
+        return self.module_cache[key]
+
+    def _resolve_module(self, name, from_path):
         if name.startswith("."):
             paths = self.by_module.get(name[1:])
             return paths[0] if paths else None
@@ -1119,6 +1216,12 @@ class Tree(object):
     def resolve_qualified(self, q, from_path, depth=0):
         """A definition for qualified name q: ("class", path, qual) | ("func", path, qual) |
         ("var", path, name) | ("module", path) | ("ext", q)."""
+        if depth == 0:
+            key = (q, from_path)
+            cached = self.qualified_cache.get(key, self)
+            if cached is self:
+                cached = self.qualified_cache[key] = self.resolve_qualified(q, from_path, 1)
+            return cached
         if depth > 6:
             return ("ext", q.lstrip("."))
         relative = q.startswith(".")
@@ -1162,6 +1265,13 @@ class Tree(object):
 
     def resolve_name(self, name, ctx):
         """What `name` means in ctx: ("binding", target) | definition (see resolve_qualified)."""
+        key = (name, ctx.path, ctx.func["qualname"] if ctx.func is not None else None)
+        cached = self.name_cache.get(key, self)
+        if cached is self:
+            cached = self.name_cache[key] = self._resolve_name(name, ctx)
+        return cached
+
+    def _resolve_name(self, name, ctx):
         s = self.files[ctx.path]
         funcs = s["functions"]
         f = ctx.func
@@ -1290,10 +1400,14 @@ class Tree(object):
         if cls["uses_training_flag"]:
             sensitive = True
         ctx = Ctx(path, None, None)
-        for call in cls["body_calls"]:
-            if call[0] == "dropout_kw":
+        for name in cls["body_calls"]:
+            if name.startswith("<"):
                 continue
-            ref = self.resolve_ref(call, ctx) if call[0] in ("n", "a") else None
+            parts = name.split(".")
+            call = ("n", parts[0])
+            for part in parts[1:]:
+                call = ("a", call, part)
+            ref = self.resolve_ref(call, ctx)
             if ref is None:
                 continue
             if ref[0] == "class":
@@ -1326,13 +1440,7 @@ class Tree(object):
 
     @staticmethod
     def dropout_kw_sensitive(cls):
-        for call in cls["body_calls"]:
-            if call[0] == "dropout_kw":
-                value = call[1]
-                if value[0] == "k" and value[1] in (0, 0.0, None):
-                    continue
-                return True
-        return False
+        return "<dropout>" in cls["body_calls"]
 
     def class_context_bodies(self, path, qual):
         """Method bodies that run for an instance of this class: the most derived definition of
@@ -1414,6 +1522,8 @@ class Tree(object):
         tag = ir[0]
         if tag in ("n", "a"):
             return self.resolve_ref(ir, ctx)
+        if tag == "s":
+            return ("unknown", None)
         if tag == "if":
             a = self.eval_expr(ir[1], ctx, depth + 1)
             b = self.eval_expr(ir[2], ctx, depth + 1)
@@ -1435,6 +1545,11 @@ class Tree(object):
                     return m
                 if isinstance(recv, tuple) and recv[0] == "binding":
                     return ("binding", recv[1], (len(recv) > 2 and recv[2]) or evaluated)
+                if isinstance(recv, tuple) and recv[0] == "unknown" and evaluated:
+                    label = (recv[1].rsplit(".", 1)[-1] + "()") if recv[1] else "a call"
+                    m = Model("evidence_module", "%s (an nn.Module: eval())" % label, ctx.path, line)
+                    m.eval_done = True
+                    return m
                 if not (isinstance(recv, tuple) and recv[0] in ("ext",)):
                     return recv
             if method in ("from_pretrained", "from_config", "from_single_file"):
@@ -1479,21 +1594,17 @@ class Tree(object):
             name = ref[1]
         elif ref is not None and ref[0] == "class":
             name = ref[2]
-            if self.is_module_class(ref[1], ref[2])[0] is False:
-                # An in-tree class that is not an nn.Module: trust the name.
-                pass
         last = (name or "").rsplit(".", 1)[-1]
         if name and name.startswith(NON_TORCH_PRETRAINED_ROOTS):
             return ("notmodel",)
-        if ref is not None and ref[0] == "ext" and name.split(".")[0] not in HF_ROOTS:
-            return ("unknown", name + "." + method)
+        certain = not (ref is not None and ref[0] == "ext" and name.split(".")[0] not in HF_ROOTS)
         if NOT_MODEL_PRETRAINED.search(last):
             return ("notmodel",)
         if PIPELINE_CLASS.search(last):
             return Model("pipeline", last + "." + method, ctx.path, line)
         if method == "from_config":
-            return Model("hf_config", (last or "model") + ".from_config", ctx.path, line)
-        return Model("hf", (last or "model") + "." + method, ctx.path, line)
+            return Model("hf_config", (last or "model") + ".from_config", ctx.path, line, certain)
+        return Model("hf", (last or "model") + "." + method, ctx.path, line, certain)
 
     def external_call(self, q, args, kws, ctx, line, depth):
         file_summary = self.files[ctx.path]
@@ -1514,6 +1625,8 @@ class Tree(object):
                 m.note = "any"
                 return m
             return Model(kind, q, ctx.path, line)
+        if q in ("typing.cast", "typing_extensions.cast") and len(args) == 2:
+            return self.eval_expr(args[1], ctx, depth + 1)
         if q in WRAPPERS:
             if not args:
                 return ("unknown", q)
@@ -1669,6 +1782,8 @@ class Decider(object):
         self.callers = {}
         self.covered = set()
         self.binding_cache = {}
+        self.file_index = {}
+        self.alias_cache = {}
 
     # --- contexts and the call graph -----------------------------------------------------------
     def build(self):
@@ -1733,49 +1848,54 @@ class Decider(object):
         return False
 
     # --- bindings ------------------------------------------------------------------------------
+    def file_records(self, path):
+        """Records of the file's local and global bindings, from every function of the file."""
+        out = self.file_index.get(path)
+        if out is not None:
+            return out
+        out = self.file_index[path] = {}
+        for q, f in self.tree.files[path]["functions"].items():
+            for field in ("assigns", "evals", "trains", "runs", "evidence", "precision"):
+                for item in f[field]:
+                    target = item[0]
+                    if target is None or target[0] == "self":
+                        continue
+                    k = (path, target)
+                    r = out.get(k)
+                    if r is None:
+                        r = out[k] = Records()
+                    getattr(r, field).append(((path, q), item))
+        return out
+
     def records(self, key, bodies):
-        """Records of every binding seen in a context, keyed by (scope, target)."""
+        """Records of every binding seen in a context, keyed by (scope, target): self attributes
+        from the context's bodies, locals and globals from their whole file."""
         tree = self.tree
         out = {}
         class_key = key if key[0] != "module" else None
-
-        def rec(scope, target):
-            k = (scope, target)
-            r = out.get(k)
-            if r is None:
-                r = out[k] = Records()
-            return r
+        loose = Records()
         paths = set()
         for bpath, bq in bodies:
             f = tree.files[bpath]["functions"][bq]
             paths.add(bpath)
+            for item in f["precision"]:
+                if item[0] is None:
+                    loose.precision.append(((bpath, bq), item))
+            if class_key is None:
+                continue
             for field in ("assigns", "evals", "trains", "runs", "evidence", "precision"):
                 for item in f[field]:
                     target = item[0]
-                    if target is None:
-                        if field == "precision":
-                            rec(None, None).precision.append(((bpath, bq), item))
+                    if target is None or target[0] != "self":
                         continue
-                    if target[0] == "self":
-                        if class_key is None:
-                            continue
-                        scope = class_key
-                    else:
-                        scope = bpath
-                    getattr(rec(scope, target), field).append(((bpath, bq), item))
-        # Locals and globals: every record in their file, whatever the context.
+                    k = (class_key, target)
+                    r = out.get(k)
+                    if r is None:
+                        r = out[k] = Records()
+                    getattr(r, field).append(((bpath, bq), item))
         for path in paths:
-            for q, f in tree.files[path]["functions"].items():
-                if (path, q) in bodies:
-                    continue
-                for field in ("assigns", "evals", "trains", "evidence"):
-                    for item in f[field]:
-                        target = item[0]
-                        if target is None or target[0] == "self":
-                            continue
-                        k = (path, target)
-                        if k in out:
-                            getattr(out[k], field).append(((path, q), item))
+            out.update(self.file_records(path))
+        out[(None, None)] = loose
         return out
 
     def ctx_for(self, body, class_key):
@@ -1830,7 +1950,11 @@ class Decider(object):
 
     def alias_keys(self, canonical, recs, class_key):
         """Bindings that are aliases of `canonical` (their eval() calls count for it)."""
-        out = [canonical]
+        cache_key = (class_key, canonical)
+        cached = self.alias_cache.get(cache_key)
+        if cached is not None:
+            return cached
+        out = self.alias_cache[cache_key] = [canonical]
         for k in recs:
             if k == canonical or k[1] is None:
                 continue
@@ -1850,6 +1974,8 @@ class Decider(object):
             if old["severity"] == "unsure" and severity == "certain":
                 old["severity"] = "certain"
             return
+        if code is None:
+            code = self.code_at(path, line)
         finding = {"file": path, "line": line, "id": fid, "severity": severity, "message": message,
                    "code": code, "evidence": evidence, "changes_outputs": changes_outputs}
         if extra:
@@ -1902,7 +2028,7 @@ class Decider(object):
                     run_bindings.setdefault(canonical, []).append((body, line, method, guard, code,
                                                                    runnable))
                     self.decide_grad(class_key, k, canonical, body, line, method, guard, code,
-                                     runnable, f)
+                                     runnable, f, self.frozen(canonical, recs, class_key))
             for canonical, runs in run_bindings.items():
                 self.decide_eval(class_key, key, canonical, recs, runs)
             for k, r in recs.items():
@@ -1923,10 +2049,11 @@ class Decider(object):
                                     "created": "%s:%d" % (m.path, m.line)}, True)
             self.decide_precision(class_key, recs, body_set)
 
-    def decide_grad(self, class_key, k, canonical, body, line, method, guard, code, models, f):
+    def decide_grad(self, class_key, k, canonical, body, line, method, guard, code, models, f,
+                    frozen=False):
         tree = self.tree
         node = (class_key if f["cls"] is not None else None, body[0], body[1])
-        if guard or node in self.covered or tree.files[body[0]]["grad_off"]:
+        if guard or frozen or node in self.covered or tree.files[body[0]]["grad_off"]:
             return
         needing = []
         for m in models:
@@ -1954,6 +2081,14 @@ class Decider(object):
                  code, {"model": binding_name(canonical[1]), "created": "%s:%s" % (m.path, m.line),
                         "run": "%s:%d" % (body[0], line), "looked_for": looked + ": not found"},
                  False)
+
+    def frozen(self, canonical, recs, class_key):
+        """True when the model's parameters are set not to require gradients."""
+        for k in self.alias_keys(canonical, recs, class_key):
+            r = recs.get(k)
+            if r is not None and any(kind == "frozen" for _, (t, kind) in r.evidence):
+                return True
+        return False
 
     def decide_eval(self, class_key, key, canonical, recs, runs):
         tree = self.tree
@@ -2119,6 +2254,10 @@ def main(argv):
         sys.stderr.write("scan_serving: %s: not a folder\n" % root)
         return 2
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 5000))
+    # The summaries are millions of small acyclic tuples: the cyclic collector would walk them
+    # again and again (a third of the run time) and never free anything. Workers inherit this.
+    import gc
+    gc.disable()
     report = scan(root, jobs)
     out = json.dumps(report, ensure_ascii=True, separators=(",", ":"))
     sys.stdout.write(out)
