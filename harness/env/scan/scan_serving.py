@@ -19,8 +19,9 @@ summaries over the whole tree (imports, classes and their bases, the call graph)
 import sys
 
 if sys.version_info < (3, 8):  # before anything a newer Python is needed for
-    sys.stderr.write("scan_serving: Python 3.8 or newer is needed, this is %d.%d\n"
-                     % sys.version_info[:2])
+    sys.stderr.write(
+        "scan_serving: Python 3.8 or newer is needed, this is %d.%d\n" % sys.version_info[:2]
+    )
     sys.exit(3)
 
 import ast  # noqa: E402
@@ -115,63 +116,117 @@ KINDS = {
 # transformers-style classes whose from_pretrained() returns something that is not a model.
 NOT_MODEL_PRETRAINED = re.compile(
     r"(Tokenizer|Processor|FeatureExtractor|ImageProcessor|Config|Scheduler|GenerationConfig)"
-    r"(Fast)?$")
+    r"(Fast)?$"
+)
 PIPELINE_CLASS = re.compile(r"Pipeline")  # DiffusionPipeline, AutoPipelineForText2Image, ...
 NON_TORCH_PRETRAINED_ROOTS = ("optimum.onnxruntime", "optimum.intel.openvino", "ctranslate2")
 # Packages whose from_pretrained() returns a PyTorch model in eval mode (transformers' convention).
-HF_ROOTS = {"transformers", "diffusers", "peft", "optimum", "sentence_transformers", "timm",
-            "open_clip", "accelerate", "bentoml"}
+HF_ROOTS = {
+    "transformers",
+    "diffusers",
+    "peft",
+    "optimum",
+    "sentence_transformers",
+    "timm",
+    "open_clip",
+    "accelerate",
+    "bentoml",
+}
 # Loaders that return whatever was saved (a model, a tokenizer, a processor): the binding's name
 # decides.
-NOT_MODEL_NAME = re.compile(r"tokeni[sz]er|processor|extractor|vocab|config|scheduler",
-                            re.IGNORECASE)
+NOT_MODEL_NAME = re.compile(
+    r"tokeni[sz]er|processor|extractor|vocab|config|scheduler", re.IGNORECASE
+)
 
 # torch.nn classes: (mode-sensitive, has parameters). Classes not listed are assumed sensitive.
 NN_CLASSES = {}
-for _name in ("Linear Bilinear LazyLinear Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d "
-              "ConvTranspose3d LazyConv1d LazyConv2d LazyConv3d Embedding EmbeddingBag LayerNorm "
-              "GroupNorm LocalResponseNorm RMSNorm PReLU").split():
+for _name in (
+    "Linear Bilinear LazyLinear Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d "
+    "ConvTranspose3d LazyConv1d LazyConv2d LazyConv3d Embedding EmbeddingBag LayerNorm "
+    "GroupNorm LocalResponseNorm RMSNorm PReLU"
+).split():
     NN_CLASSES[_name] = (False, True)
-for _name in ("ReLU ReLU6 GELU SiLU Mish ELU SELU CELU LeakyReLU Sigmoid Tanh Hardtanh Hardswish "
-              "Hardsigmoid Softplus Softsign Softmax Softmax2d LogSoftmax Softmin Threshold GLU "
-              "LogSigmoid Tanhshrink Softshrink Hardshrink Identity Flatten Unflatten MaxPool1d "
-              "MaxPool2d MaxPool3d AvgPool1d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d "
-              "AdaptiveAvgPool3d AdaptiveMaxPool1d AdaptiveMaxPool2d AdaptiveMaxPool3d LPPool1d "
-              "LPPool2d Upsample UpsamplingNearest2d UpsamplingBilinear2d PixelShuffle "
-              "PixelUnshuffle ChannelShuffle ZeroPad1d ZeroPad2d ZeroPad3d ConstantPad1d "
-              "ConstantPad2d ConstantPad3d ReflectionPad1d ReflectionPad2d ReflectionPad3d "
-              "ReplicationPad1d ReplicationPad2d ReplicationPad3d CircularPad1d CircularPad2d "
-              "CircularPad3d CosineSimilarity PairwiseDistance Fold Unfold ModuleList ModuleDict "
-              "Sequential ParameterList ParameterDict").split():
+for _name in (
+    "ReLU ReLU6 GELU SiLU Mish ELU SELU CELU LeakyReLU Sigmoid Tanh Hardtanh Hardswish "
+    "Hardsigmoid Softplus Softsign Softmax Softmax2d LogSoftmax Softmin Threshold GLU "
+    "LogSigmoid Tanhshrink Softshrink Hardshrink Identity Flatten Unflatten MaxPool1d "
+    "MaxPool2d MaxPool3d AvgPool1d AvgPool2d AvgPool3d AdaptiveAvgPool1d AdaptiveAvgPool2d "
+    "AdaptiveAvgPool3d AdaptiveMaxPool1d AdaptiveMaxPool2d AdaptiveMaxPool3d LPPool1d "
+    "LPPool2d Upsample UpsamplingNearest2d UpsamplingBilinear2d PixelShuffle "
+    "PixelUnshuffle ChannelShuffle ZeroPad1d ZeroPad2d ZeroPad3d ConstantPad1d "
+    "ConstantPad2d ConstantPad3d ReflectionPad1d ReflectionPad2d ReflectionPad3d "
+    "ReplicationPad1d ReplicationPad2d ReplicationPad3d CircularPad1d CircularPad2d "
+    "CircularPad3d CosineSimilarity PairwiseDistance Fold Unfold ModuleList ModuleDict "
+    "Sequential ParameterList ParameterDict"
+).split():
     NN_CLASSES[_name] = (False, False)
 # Layers whose dropout argument decides (default 0): RNN, LSTM, GRU, MultiheadAttention.
 NN_DROPOUT_ARG = {"RNN": 0.0, "LSTM": 0.0, "GRU": 0.0, "MultiheadAttention": 0.0}
 SENSITIVE_FUNCTIONS = {
-    "torch.nn.functional.dropout", "torch.nn.functional.dropout1d", "torch.nn.functional.dropout2d",
-    "torch.nn.functional.dropout3d", "torch.nn.functional.alpha_dropout",
-    "torch.nn.functional.feature_alpha_dropout", "torch.nn.functional.batch_norm",
-    "torch.nn.utils.spectral_norm", "torch.nn.utils.parametrizations.spectral_norm",
-    "torch.dropout", "torch.nn.functional.rrelu",
+    "torch.nn.functional.dropout",
+    "torch.nn.functional.dropout1d",
+    "torch.nn.functional.dropout2d",
+    "torch.nn.functional.dropout3d",
+    "torch.nn.functional.alpha_dropout",
+    "torch.nn.functional.feature_alpha_dropout",
+    "torch.nn.functional.batch_norm",
+    "torch.nn.utils.spectral_norm",
+    "torch.nn.utils.parametrizations.spectral_norm",
+    "torch.dropout",
+    "torch.nn.functional.rrelu",
 }
 
 # Methods that return the model itself (for eval()/autograd purposes).
-IDENTITY_METHODS = {"to", "cuda", "cpu", "half", "float", "double", "bfloat16", "eval", "train",
-                    "requires_grad_", "share_memory", "to_empty", "xpu", "mps", "type"}
+IDENTITY_METHODS = {
+    "to",
+    "cuda",
+    "cpu",
+    "half",
+    "float",
+    "double",
+    "bfloat16",
+    "eval",
+    "train",
+    "requires_grad_",
+    "share_memory",
+    "to_empty",
+    "xpu",
+    "mps",
+    "type",
+}
 # Methods through which a model is run. Plain calls and forward() run any model; the others only
 # models whose kind is known (an nn.Module subclass of the tree, a loaded or library model).
 RUN_METHODS_ANY = {"forward"}
 RUN_METHODS_KNOWN = {"infer", "inference", "predict", "sample", "generate"}
 GRAD_FREE_METHODS_HF = {"generate"}  # transformers' GenerationMixin.generate is @torch.no_grad()
 
-REDUCED_DTYPES = {"torch.float16", "torch.half", "torch.bfloat16", "torch.float8_e4m3fn",
-                  "torch.float8_e5m2"}
+REDUCED_DTYPES = {
+    "torch.float16",
+    "torch.half",
+    "torch.bfloat16",
+    "torch.float8_e4m3fn",
+    "torch.float8_e5m2",
+}
 REDUCED_DTYPE_STRINGS = {"float16", "fp16", "half", "bfloat16", "bf16"}
-AUTOCAST = {"torch.autocast", "torch.cuda.amp.autocast", "torch.cpu.amp.autocast",
-            "torch.amp.autocast", "torch.xpu.amp.autocast"}
-GRAD_FREE_CONTEXTS = {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
-                      "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"}
-SET_GRAD_ENABLED = {"torch.set_grad_enabled", "torch.autograd.set_grad_enabled",
-                    "torch.autograd.grad_mode.set_grad_enabled"}
+AUTOCAST = {
+    "torch.autocast",
+    "torch.cuda.amp.autocast",
+    "torch.cpu.amp.autocast",
+    "torch.amp.autocast",
+    "torch.xpu.amp.autocast",
+}
+GRAD_FREE_CONTEXTS = {
+    "torch.no_grad",
+    "torch.inference_mode",
+    "torch.autograd.no_grad",
+    "torch.autograd.grad_mode.no_grad",
+    "torch.autograd.grad_mode.inference_mode",
+}
+SET_GRAD_ENABLED = {
+    "torch.set_grad_enabled",
+    "torch.autograd.set_grad_enabled",
+    "torch.autograd.grad_mode.set_grad_enabled",
+}
 
 ENV_SETTINGS = {
     "NVIDIA_TF32_OVERRIDE": "serving.tf32",
@@ -181,33 +236,60 @@ ENV_SETTINGS = {
 ATTRIBUTE_SETTINGS = {
     "torch.backends.cuda.matmul.allow_tf32": ("serving.tf32", "TF32 for matmuls"),
     "torch.backends.cudnn.allow_tf32": ("serving.tf32", "TF32 for cuDNN convolutions"),
-    "torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction":
-        ("serving.precision", "reduced-precision reductions in float16 matmuls"),
-    "torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction":
-        ("serving.precision", "reduced-precision reductions in bfloat16 matmuls"),
-    "torch.backends.cudnn.benchmark": ("serving.determinism", "cuDNN benchmark mode (kernels chosen "
-                                       "by timing: outputs can vary run to run)"),
+    "torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction": (
+        "serving.precision",
+        "reduced-precision reductions in float16 matmuls",
+    ),
+    "torch.backends.cuda.matmul.allow_bf16_reduced_precision_reduction": (
+        "serving.precision",
+        "reduced-precision reductions in bfloat16 matmuls",
+    ),
+    "torch.backends.cudnn.benchmark": (
+        "serving.determinism",
+        "cuDNN benchmark mode (kernels chosen " "by timing: outputs can vary run to run)",
+    ),
     "torch.backends.cudnn.deterministic": ("serving.determinism", "cuDNN deterministic mode"),
 }
 CALL_SETTINGS = {
-    "torch.set_float32_matmul_precision": ("serving.tf32", "float32 matmul precision ('high' and "
-                                           "'medium' allow TF32/bfloat16 passes)"),
+    "torch.set_float32_matmul_precision": (
+        "serving.tf32",
+        "float32 matmul precision ('high' and " "'medium' allow TF32/bfloat16 passes)",
+    ),
     "torch.use_deterministic_algorithms": ("serving.determinism", "deterministic-algorithms mode"),
-    "torch.set_flush_denormal": ("serving.determinism", "denormal flushing (values below ~1e-38 "
-                                 "become 0)"),
+    "torch.set_flush_denormal": (
+        "serving.determinism",
+        "denormal flushing (values below ~1e-38 " "become 0)",
+    ),
     "torch.set_default_dtype": ("serving.precision", "the default float dtype"),
 }
 
 # Framework methods called by the serving framework itself (entry points): their callers in the
 # tree never make them grad-free.
-ENTRY_METHODS = {"handle", "initialize", "preprocess", "inference", "postprocess", "predict",
-                 "load", "explain", "execute", "finalize", "__call__", "predict_stream", "forward",
-                 "__init__", "describe_handle", "explain_handle", "unload", "setup"}
+ENTRY_METHODS = {
+    "handle",
+    "initialize",
+    "preprocess",
+    "inference",
+    "postprocess",
+    "predict",
+    "load",
+    "explain",
+    "execute",
+    "finalize",
+    "__call__",
+    "predict_stream",
+    "forward",
+    "__init__",
+    "describe_handle",
+    "explain_handle",
+    "unload",
+    "setup",
+}
 
 # Serving frameworks' bases that are not in the scanned tree, and what they guarantee. The
 # behaviour of TorchServe's BaseHandler is given as Python (parsed like any other file); the
 # others guarantee nothing about eval() or autograd (their methods are entry points).
-TORCHSERVE_STUB = '''
+TORCHSERVE_STUB = """
 import torch
 class BaseHandler:
     def initialize(self, context):
@@ -256,7 +338,7 @@ class BaseDeepSpeedHandler(BaseHandler):
 class BasePippyHandler(BaseHandler):
     def initialize(self, ctx):
         pass
-'''
+"""
 TORCHSERVE_MODULES = {
     "ts.torch_handler.base_handler": "BaseHandler",
     "ts.torch_handler.vision_handler": "VisionHandler",
@@ -275,8 +357,11 @@ STUB_MODULE = "__replay_stub__.ts_torch_handler"
 
 # Names that say "model" (the last word of the name): only for objects from unknown loaders, and
 # then only as "unsure".
-MODEL_NAME = re.compile(r"(^|_)(model|encoder|decoder|classifier|detector|backbone|generator|"
-                        r"segmenter|unet|vae)$|net$", re.IGNORECASE)
+MODEL_NAME = re.compile(
+    r"(^|_)(model|encoder|decoder|classifier|detector|backbone|generator|"
+    r"segmenter|unet|vae)$|net$",
+    re.IGNORECASE,
+)
 SKIPPED_DIRS = {"site-packages", "dist-packages", "venv", "__pycache__", "node_modules"}
 TEST_DIRS = {"test", "tests", "unit_tests", "testing"}
 
@@ -296,6 +381,7 @@ def _is_test_path(rel):
 # Binding targets: ("self", attr) | ("local", function_qualname, name) | ("global", name).
 # Statement paths: tuple of (block id, index) from the function body down to the statement.
 # ----------------------------------------------------------------------------------------------
+
 
 def expr_ir(node, depth=0):
     if depth > 12:
@@ -364,28 +450,71 @@ class Imports(object):
             if node.level:
                 base = self.package.split(".") if self.package else []
                 if node.level > 1:
-                    base = base[: len(base) - (node.level - 1)] if node.level - 1 <= len(base) else []
+                    base = (
+                        base[: len(base) - (node.level - 1)] if node.level - 1 <= len(base) else []
+                    )
                 module = ".".join([p for p in base + ([module] if module else []) if p])
                 module = "." + module  # marks a resolved relative import: path from the scan root
             for alias in node.names:
                 if alias.name == "*":
                     continue
-                self.names[alias.asname or alias.name] = (module + "." + alias.name) if module \
-                    else alias.name
+                self.names[alias.asname or alias.name] = (
+                    (module + "." + alias.name) if module else alias.name
+                )
 
 
 class FunctionSummary(object):
-    __slots__ = ("qualname", "name", "line", "cls", "parent", "decorators", "grad_free_decorator",
-                 "autocast_decorator", "needs_grad", "locals", "imports", "assigns", "evals",
-                 "trains", "runs", "calls", "returns", "precision", "evidence", "self_name",
-                 "grad_off", "is_method", "return_annotation", "params", "static")
+    __slots__ = (
+        "qualname",
+        "name",
+        "line",
+        "cls",
+        "parent",
+        "decorators",
+        "grad_free_decorator",
+        "autocast_decorator",
+        "needs_grad",
+        "locals",
+        "imports",
+        "assigns",
+        "evals",
+        "trains",
+        "runs",
+        "calls",
+        "returns",
+        "precision",
+        "evidence",
+        "self_name",
+        "grad_off",
+        "is_method",
+        "return_annotation",
+        "params",
+        "static",
+    )
 
     def to_dict(self):
         return {k: getattr(self, k) for k in self.__slots__}
 
 
-_SCALAR_FIELDS = {"ctx", "id", "attr", "name", "n", "s", "kind", "type_comment", "level", "module",
-                  "arg", "asname", "conversion", "is_async", "simple", "names", "type_ignores"}
+_SCALAR_FIELDS = {
+    "ctx",
+    "id",
+    "attr",
+    "name",
+    "n",
+    "s",
+    "kind",
+    "type_comment",
+    "level",
+    "module",
+    "arg",
+    "asname",
+    "conversion",
+    "is_async",
+    "simple",
+    "names",
+    "type_ignores",
+}
 _CHILD_FIELDS = {}
 
 
@@ -575,15 +704,28 @@ class FileScanner(object):
             self.uses_captum = True
         bound, imports = _scope_names(tree.body, [], self.package)
         self.module_variables = bound - set(imports)
-        module = self.new_function("<module>", tree.body, [], cls=None, parent=None, line=1,
-                                   decorators=[], is_method=False)
+        module = self.new_function(
+            "<module>", tree.body, [], cls=None, parent=None, line=1, decorators=[], is_method=False
+        )
         module.locals = bound
         module.imports = imports
         self.visit_body(module, tree.body, (), guard=False, cond=False)
         return self.summary()
 
-    def new_function(self, name, body, params, cls, parent, line, decorators, is_method,
-                     self_name=None, returns=None, static=False):
+    def new_function(
+        self,
+        name,
+        body,
+        params,
+        cls,
+        parent,
+        line,
+        decorators,
+        is_method,
+        self_name=None,
+        returns=None,
+        static=False,
+    ):
         f = FunctionSummary()
         if name == "<module>":
             f.qualname = "<module>"
@@ -625,9 +767,11 @@ class FileScanner(object):
         return f
 
     def visit_def(self, func, node, cls=None):
-        params = [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs] \
-            if hasattr(node.args, "posonlyargs") else \
-            [a.arg for a in node.args.args + node.args.kwonlyargs]
+        params = (
+            [a.arg for a in node.args.posonlyargs + node.args.args + node.args.kwonlyargs]
+            if hasattr(node.args, "posonlyargs")
+            else [a.arg for a in node.args.args + node.args.kwonlyargs]
+        )
         if node.args.vararg:
             params.append(node.args.vararg.arg)
         if node.args.kwarg:
@@ -643,36 +787,74 @@ class FileScanner(object):
             self_name = func.self_name  # nested function: the enclosing method's self
         returns = expr_ir(node.returns) if node.returns is not None else None
         parent = func.qualname if func is not None else None
-        f = self.new_function(node.name, node.body, params, cls=cls if is_method else (
-            func.cls if func is not None else None), parent=parent if not is_method else parent,
-            line=node.lineno, decorators=decorators, is_method=is_method, self_name=self_name,
-            returns=returns, static=static)
+        f = self.new_function(
+            node.name,
+            node.body,
+            params,
+            cls=cls if is_method else (func.cls if func is not None else None),
+            parent=parent if not is_method else parent,
+            line=node.lineno,
+            decorators=decorators,
+            is_method=is_method,
+            self_name=self_name,
+            returns=returns,
+            static=static,
+        )
         for d, d_ir in zip(node.decorator_list, decorators):
             q = self.qualify(d_ir[1] if d_ir[0] == "c" else d_ir, func)
             if q in GRAD_FREE_CONTEXTS:
                 f.grad_free_decorator = True
             elif q in AUTOCAST:
                 f.autocast_decorator = True
-                self.add_setting("serving.precision", d, "autocast region (decorator of %s)" % node.name,
-                                 self.segment(d), cond=False, func=f)
-            elif q in SET_GRAD_ENABLED and d_ir[0] == "c" and d_ir[2] and d_ir[2][0] == ("k", False):
+                self.add_setting(
+                    "serving.precision",
+                    d,
+                    "autocast region (decorator of %s)" % node.name,
+                    self.segment(d),
+                    cond=False,
+                    func=f,
+                )
+            elif (
+                q in SET_GRAD_ENABLED and d_ir[0] == "c" and d_ir[2] and d_ir[2][0] == ("k", False)
+            ):
                 f.grad_free_decorator = True
         self.visit_body(f, node.body, (), guard=False, cond=False)
         return f
 
     def visit_class(self, func, node):
-        qual = node.name if func is None or func.qualname == "<module>" else \
-            func.qualname + "." + node.name
+        qual = (
+            node.name
+            if func is None or func.qualname == "<module>"
+            else func.qualname + "." + node.name
+        )
         bases = [expr_ir(b) for b in node.bases]
         keywords = {kw.arg: expr_ir(kw.value) for kw in node.keywords if kw.arg}
         decorators = [expr_ir(d) for d in node.decorator_list]
-        cls = {"name": node.name, "qualname": qual, "line": node.lineno, "bases": bases,
-               "decorators": decorators, "methods": {}, "keywords": keywords,
-               "body_calls": {}, "uses_training_flag": False, "scope": func.qualname if func else None}
+        cls = {
+            "name": node.name,
+            "qualname": qual,
+            "line": node.lineno,
+            "bases": bases,
+            "decorators": decorators,
+            "methods": {},
+            "keywords": keywords,
+            "body_calls": {},
+            "uses_training_flag": False,
+            "scope": func.qualname if func else None,
+        }
         self.classes[qual] = cls
         # Class body statements (attributes) form a pseudo-method.
-        body_fn = self.new_function("<classbody>", [], [], cls=qual, parent=None, line=node.lineno,
-                                    decorators=[], is_method=True, self_name=None)
+        body_fn = self.new_function(
+            "<classbody>",
+            [],
+            [],
+            cls=qual,
+            parent=None,
+            line=node.lineno,
+            decorators=[],
+            is_method=True,
+            self_name=None,
+        )
         for stmt in node.body:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 f = self.visit_def(None, stmt, cls=qual)
@@ -688,7 +870,6 @@ class FileScanner(object):
                 if value is not None:
                     self.visit_expr(body_fn, value, (), False, False)
         cls["methods"]["<classbody>"] = body_fn.qualname
-        cls["imports_scope"] = func.qualname if func is not None else None
 
     # --- statements ----------------------------------------------------------------------------
     def visit_body(self, func, body, path, guard, cond):
@@ -782,28 +963,43 @@ class FileScanner(object):
                 self.visit_expr(func, child, path, guard, cond)
 
     def frozen_parameters(self, func, loop):
-        """`for p in model.parameters(): p.requires_grad = False`: autograd has nothing to record."""
+        """`for p in model.parameters(): p.requires_grad = False`: autograd records nothing."""
         it = loop.iter
-        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and
-                it.func.attr == "parameters" and isinstance(loop.target, ast.Name)):
+        if not (
+            isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Attribute)
+            and it.func.attr == "parameters"
+            and isinstance(loop.target, ast.Name)
+        ):
             return
         target = self.target_of(func, it.func.value)
         if target is None:
             return
         for stmt in loop.body:
-            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Constant) and \
-                    stmt.value.value is False:
+            if (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Constant)
+                and stmt.value.value is False
+            ):
                 for t in stmt.targets:
-                    if isinstance(t, ast.Attribute) and t.attr == "requires_grad" and \
-                            isinstance(t.value, ast.Name) and t.value.id == loop.target.id:
+                    if (
+                        isinstance(t, ast.Attribute)
+                        and t.attr == "requires_grad"
+                        and isinstance(t.value, ast.Name)
+                        and t.value.id == loop.target.id
+                    ):
                         func.evidence.append((target, "frozen"))
 
     def target_of(self, func, node):
         """Binding target of an expression (a Name or self.attr), else None."""
         if isinstance(node, ast.Name):
             return self.name_target(func, node.id)
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
-                func.self_name and node.value.id == func.self_name:
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and func.self_name
+            and node.value.id == func.self_name
+        ):
             return ("self", node.attr)
         return None
 
@@ -841,8 +1037,12 @@ class FileScanner(object):
             if kind is ast.Call:
                 self.visit_call(func, sub, path, guard, cond)
             elif kind is ast.Attribute:
-                if sub.attr == "training" and func.cls is not None and \
-                        type(sub.value) is ast.Name and sub.value.id == func.self_name:
+                if (
+                    sub.attr == "training"
+                    and func.cls is not None
+                    and type(sub.value) is ast.Name
+                    and sub.value.id == func.self_name
+                ):
                     cls = self.classes.get(func.cls)
                     if cls is not None:
                         cls["uses_training_flag"] = True
@@ -882,14 +1082,22 @@ class FileScanner(object):
             target = None
             if base_ir[0] == "n":
                 target = self.name_target(func, base_ir[1])
-            elif base_ir[0] == "a" and base_ir[1][0] == "n" and func.self_name and \
-                    base_ir[1][1] == func.self_name:
+            elif (
+                base_ir[0] == "a"
+                and base_ir[1][0] == "n"
+                and func.self_name
+                and base_ir[1][1] == func.self_name
+            ):
                 target = ("self", base_ir[2])
             if method == "eval" and not call.args and not call.keywords:
                 if target is not None:
                     func.evals.append((target, path, line))
             elif method == "train":
-                mode = call.args[0] if call.args else (call.keywords[0].value if call.keywords else None)
+                mode = (
+                    call.args[0]
+                    if call.args
+                    else (call.keywords[0].value if call.keywords else None)
+                )
                 if isinstance(mode, ast.Constant) and mode.value is False:
                     if target is not None:
                         func.evals.append((target, path, line))
@@ -908,14 +1116,25 @@ class FileScanner(object):
             elif method == "attribute" and self.uses_captum:
                 func.needs_grad = "Captum attribution at line %d" % line
             elif method in ("half", "bfloat16") and not call.args:
-                func.precision.append((target, receiver_ir, line, "torch." +
-                                       ("float16" if method == "half" else "bfloat16"), cond, None))
+                func.precision.append(
+                    (
+                        target,
+                        receiver_ir,
+                        line,
+                        "torch." + ("float16" if method == "half" else "bfloat16"),
+                        cond,
+                        None,
+                    )
+                )
             elif method == "to":
                 dtype = self.reduced_dtype(func, call)
                 if dtype:
                     func.precision.append((target, receiver_ir, line, dtype, cond, None))
-            if method in ("step", "zero_grad") and isinstance(receiver, ast.Name) and \
-                    "optim" in receiver.id.lower():
+            if (
+                method in ("step", "zero_grad")
+                and isinstance(receiver, ast.Name)
+                and "optim" in receiver.id.lower()
+            ):
                 self.training_markers.append("%s.%s() at line %d" % (receiver.id, method, line))
             # A call that may run a model: x(...) handled below; x.forward(...), x.infer(...).
             if target is not None and (method in RUN_METHODS_ANY or method in RUN_METHODS_KNOWN):
@@ -924,17 +1143,27 @@ class FileScanner(object):
             if isinstance(receiver, ast.Name) and func.self_name and receiver.id == func.self_name:
                 func.runs.append((("self", method), line, None, guard, None))
                 func.calls.append((("self", method), line, guard))
-            elif isinstance(receiver, ast.Call) and isinstance(receiver.func, ast.Name) and \
-                    receiver.func.id == "super":
+            elif (
+                isinstance(receiver, ast.Call)
+                and isinstance(receiver.func, ast.Name)
+                and receiver.func.id == "super"
+            ):
                 func.calls.append((("super", method), line, guard))
-            elif isinstance(receiver, (ast.Name, ast.Attribute)) and call.args and \
-                    isinstance(call.args[0], ast.Name) and func.self_name and \
-                    call.args[0].id == func.self_name:
+            elif (
+                isinstance(receiver, (ast.Name, ast.Attribute))
+                and call.args
+                and isinstance(call.args[0], ast.Name)
+                and func.self_name
+                and call.args[0].id == func.self_name
+            ):
                 func.calls.append((("explicit", receiver_ir, method), line, guard))
             q = self.qualify(f_ir, func)
             if q:
                 self.call_setting(func, q, call, cond)
-                if q.startswith("torch.optim.") or q in ("torch.autograd.grad", "torch.autograd.backward"):
+                if q.startswith("torch.optim.") or q in (
+                    "torch.autograd.grad",
+                    "torch.autograd.backward",
+                ):
                     if q.startswith("torch.optim."):
                         self.training_markers.append("%s at line %d" % (q, line))
                     else:
@@ -976,13 +1205,21 @@ class FileScanner(object):
                     qq = self.qualify(expr_ir(sub), func)
                     if qq in REDUCED_DTYPES:
                         found = qq
-                elif isinstance(sub, ast.Constant) and isinstance(sub.value, str) and \
-                        sub.value.lower() in REDUCED_DTYPE_STRINGS:
+                elif (
+                    isinstance(sub, ast.Constant)
+                    and isinstance(sub.value, str)
+                    and sub.value.lower() in REDUCED_DTYPE_STRINGS
+                ):
                     found = sub.value
             if found:
-                self.add_setting("serving.precision", kw.value,
-                                 "loads the model in %s (%s=%s)" % (found, kw.arg, self.segment(kw.value)),
-                                 self.segment(kw.value), conditional, func)
+                self.add_setting(
+                    "serving.precision",
+                    kw.value,
+                    "loads the model in %s (%s=%s)" % (found, kw.arg, self.segment(kw.value)),
+                    self.segment(kw.value),
+                    conditional,
+                    func,
+                )
 
     def autocast_setting(self, func, node, cond):
         enabled = None
@@ -1003,21 +1240,39 @@ class FileScanner(object):
     def call_setting(self, func, q, call, cond):
         if q in CALL_SETTINGS:
             fid, what = CALL_SETTINGS[q]
-            value = self.segment(call.args[0]) if call.args else \
-                (self.segment(call.keywords[0].value) if call.keywords else "")
+            value = (
+                self.segment(call.args[0])
+                if call.args
+                else (self.segment(call.keywords[0].value) if call.keywords else "")
+            )
             if q == "torch.set_default_dtype" and not any(
-                    self.qualify(expr_ir(a), func) in REDUCED_DTYPES for a in call.args):
+                self.qualify(expr_ir(a), func) in REDUCED_DTYPES for a in call.args
+            ):
                 return
             self.add_setting(fid, call, "calls %s(%s): %s" % (q, value, what), value, cond, func)
-        elif q in SET_GRAD_ENABLED and call.args and isinstance(call.args[0], ast.Constant) and \
-                call.args[0].value is False:
+        elif (
+            q in SET_GRAD_ENABLED
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and call.args[0].value is False
+        ):
             func.grad_off = True
-        elif q in ("os.environ.setdefault", "os.putenv") and call.args and \
-                isinstance(call.args[0], ast.Constant) and call.args[0].value in ENV_SETTINGS:
+        elif (
+            q in ("os.environ.setdefault", "os.putenv")
+            and call.args
+            and isinstance(call.args[0], ast.Constant)
+            and call.args[0].value in ENV_SETTINGS
+        ):
             name = call.args[0].value
             value = self.segment(call.args[1]) if len(call.args) > 1 else ""
-            self.add_setting(ENV_SETTINGS[name], call, "sets %s=%s in the environment" % (name, value),
-                             value, cond, func)
+            self.add_setting(
+                ENV_SETTINGS[name],
+                call,
+                "sets %s=%s in the environment" % (name, value),
+                value,
+                cond,
+                func,
+            )
 
     def setting_assignment(self, func, target, value, stmt, cond):
         if isinstance(target, ast.Attribute):
@@ -1033,18 +1288,36 @@ class FileScanner(object):
                 key = key.value
             if q == "os.environ" and isinstance(key, ast.Constant) and key.value in ENV_SETTINGS:
                 text = self.segment(value)
-                self.add_setting(ENV_SETTINGS[key.value], stmt,
-                                 "sets %s=%s in the environment" % (key.value, text), text, cond, func)
+                self.add_setting(
+                    ENV_SETTINGS[key.value],
+                    stmt,
+                    "sets %s=%s in the environment" % (key.value, text),
+                    text,
+                    cond,
+                    func,
+                )
 
     def add_setting(self, fid, node, what, value, cond, func):
-        where = "module level" if func is None or func.qualname == "<module>" else \
-            "in %s()" % func.qualname
-        check = "" if fid == "serving.precision" else "; check that training and evaluation do the same"
-        self.settings.append({"file": self.rel, "line": node.lineno, "id": fid, "severity": "certain",
-                              "message": "%s (%s%s)%s" % (what, where, ", conditionally" if cond else "",
-                                                          check),
-                              "value": value, "conditional": bool(cond),
-                              "code": self.code(node.lineno)})
+        where = (
+            "module level"
+            if func is None or func.qualname == "<module>"
+            else "in %s()" % func.qualname
+        )
+        check = (
+            "" if fid == "serving.precision" else "; check that training and evaluation do the same"
+        )
+        self.settings.append(
+            {
+                "file": self.rel,
+                "line": node.lineno,
+                "id": fid,
+                "severity": "certain",
+                "message": "%s (%s%s)%s" % (what, where, ", conditionally" if cond else "", check),
+                "value": value,
+                "conditional": bool(cond),
+                "code": self.code(node.lineno),
+            }
+        )
 
     def summary(self):
         functions = {}
@@ -1052,17 +1325,30 @@ class FileScanner(object):
             d = f.to_dict()
             d["locals"] = sorted(d["locals"])
             functions[q] = d
-        imports_torch = any(v == "torch" or v.startswith("torch.") for v in self.imports.names.values()) \
-            or any(any(v == "torch" or v.startswith("torch.") for v in f.imports.values())
-                   for f in self.functions.values())
-        neuron = any(v.split(".")[0] in ("torch_neuronx", "torch_neuron")
-                     for f in [None] + list(self.functions.values())
-                     for v in (self.imports.names.values() if f is None else f.imports.values()))
-        return {"path": self.rel, "module": self.module, "package": self.package,
-                "imports": self.imports.names, "functions": functions, "classes": self.classes,
-                "settings": self.settings, "imports_torch": imports_torch, "neuron": neuron,
-                "training_markers": self.training_markers,
-                "grad_off": self.functions["<module>"].grad_off}
+        imports_torch = any(
+            v == "torch" or v.startswith("torch.") for v in self.imports.names.values()
+        ) or any(
+            any(v == "torch" or v.startswith("torch.") for v in f.imports.values())
+            for f in self.functions.values()
+        )
+        neuron = any(
+            v.split(".")[0] in ("torch_neuronx", "torch_neuron")
+            for f in [None] + list(self.functions.values())
+            for v in (self.imports.names.values() if f is None else f.imports.values())
+        )
+        return {
+            "path": self.rel,
+            "module": self.module,
+            "package": self.package,
+            "imports": self.imports.names,
+            "functions": functions,
+            "classes": self.classes,
+            "settings": self.settings,
+            "imports_torch": imports_torch,
+            "neuron": neuron,
+            "training_markers": self.training_markers,
+            "grad_off": self.functions["<module>"].grad_off,
+        }
 
 
 def scan_file(args):
@@ -1075,22 +1361,26 @@ def scan_file(args):
     except OSError as error:
         return {"path": rel, "error": ("read", 0, 0, str(error))}
     try:
-        tree_source = data
-        # ast.parse honours a PEP 263 coding declaration when given bytes; decode for the text.
+        # UTF-8, or the file's PEP 263 coding declaration.
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             import io
             import tokenize
+
             encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
             text = data.decode(encoding)
-        scanner = FileScanner(rel, text)
-        scanner.source = text
-        del tree_source
-        return scanner.scan()
+        return FileScanner(rel, text).scan()
     except SyntaxError as error:
-        return {"path": rel, "error": ("syntax", error.lineno or 0, error.offset or 0,
-                                       error.msg or "invalid syntax")}
+        return {
+            "path": rel,
+            "error": (
+                "syntax",
+                error.lineno or 0,
+                error.offset or 0,
+                error.msg or "invalid syntax",
+            ),
+        }
     except (ValueError, UnicodeDecodeError, LookupError) as error:
         return {"path": rel, "error": ("syntax", 0, 0, str(error))}
     except RecursionError:
@@ -1101,12 +1391,24 @@ def scan_file(args):
 # Phase 2: the whole tree.
 # ----------------------------------------------------------------------------------------------
 
+
 class Model(object):
     """What the scan knows about one model object: where it was created and what it needs."""
 
-    __slots__ = ("kind", "label", "path", "line", "eval_done", "trained", "certain", "cls", "note")
+    __slots__ = (
+        "kind",
+        "label",
+        "path",
+        "line",
+        "eval_done",
+        "trained",
+        "certain",
+        "cls",
+        "traits",
+        "generic",
+    )
 
-    def __init__(self, kind, label=None, path=None, line=None, certain=True, cls=None, note=None):
+    def __init__(self, kind, label=None, path=None, line=None, certain=True, cls=None):
         self.kind = kind
         self.label = label or KINDS[kind]["label"]
         self.path = path
@@ -1115,12 +1417,13 @@ class Model(object):
         self.trained = False
         self.certain = certain and not KINDS[kind].get("unsure", False)
         self.cls = cls
-        self.note = note
+        self.traits = None  # modules: (mode-sensitive, has parameters) when known
+        self.generic = False  # from a loader that returns whatever was saved (model or tokenizer)
 
     def copy(self):
-        m = Model(self.kind, self.label, self.path, self.line, self.certain, self.cls, self.note)
-        m.eval_done = self.eval_done
-        m.trained = self.trained
+        m = Model(self.kind, self.label, self.path, self.line, self.certain, self.cls)
+        m.eval_done, m.trained = self.eval_done, self.trained
+        m.traits, m.generic = self.traits, self.generic
         return m
 
     @property
@@ -1159,7 +1462,7 @@ class Tree(object):
         self.mro_cache = {}
         self.module_class_cache = {}
         self.return_cache = {}
-        self.entry_cache = {}
+        self.context_cache = {}
         self.qualified_cache = {}
         self.name_cache = {}
         self.module_cache = {}
@@ -1169,8 +1472,13 @@ class Tree(object):
         cached = self.suffix_cache.get(name)
         if cached is None:
             suffix = "." + name
-            cached = [p for m, ps in self.by_module.items() if m == name or m.endswith(suffix)
-                      for p in ps if p != STUB_PATH]
+            cached = [
+                p
+                for m, ps in self.by_module.items()
+                if m == name or m.endswith(suffix)
+                for p in ps
+                if p != STUB_PATH
+            ]
             self.suffix_cache[name] = cached
         return cached
 
@@ -1208,6 +1516,7 @@ class Tree(object):
                     break
                 n += 1
             return n
+
         ranked = sorted(candidates, key=shared, reverse=True)
         if shared(ranked[0]) == shared(ranked[1]):
             return None
@@ -1240,7 +1549,9 @@ class Tree(object):
             break
         plain = q.lstrip(".")
         for module, cls in TORCHSERVE_MODULES.items():
-            if plain == module + "." + cls or (relative and plain.endswith("." + module + "." + cls)):
+            if plain == module + "." + cls or (
+                relative and plain.endswith("." + module + "." + cls)
+            ):
                 return ("class", STUB_PATH, cls)
         if relative:
             # An in-tree relative import whose target is missing: nothing is known about it.
@@ -1257,8 +1568,9 @@ class Tree(object):
                 return ("func", path, name)
         if name in s["imports"]:
             target = s["imports"][name]
-            return self.resolve_qualified(target + ("." + ".".join(rest[1:]) if rest[1:] else ""),
-                                          path, depth + 1)
+            return self.resolve_qualified(
+                target + ("." + ".".join(rest[1:]) if rest[1:] else ""), path, depth + 1
+            )
         if len(rest) == 1 and name in s["functions"]["<module>"]["locals"]:
             return ("var", path, name)
         return None
@@ -1302,8 +1614,12 @@ class Tree(object):
             return self.resolve_name(ir[1], ctx)
         if ir[0] == "a":
             base = ir[1]
-            if base[0] == "n" and ctx.func is not None and ctx.func.get("self_name") and \
-                    base[1] == ctx.func["self_name"]:
+            if (
+                base[0] == "n"
+                and ctx.func is not None
+                and ctx.func.get("self_name")
+                and base[1] == ctx.func["self_name"]
+            ):
                 return ("binding", ("self", ir[2]))
             inner = self.resolve_ref(base, ctx)
             if inner is None:
@@ -1311,8 +1627,10 @@ class Tree(object):
             if inner[0] == "ext":
                 return ("ext", inner[1] + "." + ir[2])
             if inner[0] == "module":
-                return self.lookup_in_module(inner[1], [ir[2]], 0) or \
-                    ("ext", self.files[inner[1]]["module"] + "." + ir[2])
+                return self.lookup_in_module(inner[1], [ir[2]], 0) or (
+                    "ext",
+                    self.files[inner[1]]["module"] + "." + ir[2],
+                )
             if inner[0] == "class":
                 return ("classattr", inner[1], inner[2], ir[2])
             return None
@@ -1374,10 +1692,19 @@ class Tree(object):
                     result = (True, result[1])
                 elif q.startswith("torch.nn.") and q.rsplit(".", 1)[-1] in NN_CLASSES:
                     result = (True, result[1])
-                elif q.startswith("torch.nn.") or q.startswith("torchvision.models.") or \
-                        q in ("pytorch_lightning.LightningModule", "lightning.LightningModule",
-                              "lightning.pytorch.LightningModule", "transformers.PreTrainedModel",
-                              "transformers.modeling_utils.PreTrainedModel", "diffusers.ModelMixin"):
+                elif (
+                    q.startswith("torch.nn.")
+                    or q.startswith("torchvision.models.")
+                    or q
+                    in (
+                        "pytorch_lightning.LightningModule",
+                        "lightning.LightningModule",
+                        "lightning.pytorch.LightningModule",
+                        "transformers.PreTrainedModel",
+                        "transformers.modeling_utils.PreTrainedModel",
+                        "diffusers.ModelMixin",
+                    )
+                ):
                     result = (True, False)
         self.module_class_cache[key] = result
         return result
@@ -1433,8 +1760,12 @@ class Tree(object):
                     continue
                 elif q.startswith("torchvision.models."):
                     sensitive, params = True, True
-                elif last[:1].isupper() and q.split(".")[0] not in ("typing", "collections",
-                                                                     "dataclasses", "enum"):
+                elif last[:1].isupper() and q.split(".")[0] not in (
+                    "typing",
+                    "collections",
+                    "dataclasses",
+                    "enum",
+                ):
                     sensitive, params = True, True  # an external class: unknown content
         return (sensitive, params)
 
@@ -1461,6 +1792,7 @@ class Tree(object):
             if b not in seen:
                 seen.add(b)
                 bodies.append(b)
+
         for k in mro:
             add((k[0], self.files[k[0]]["classes"][k[1]]["methods"]["<classbody>"]))
         for b in effective.values():
@@ -1472,8 +1804,11 @@ class Tree(object):
             f = self.files[bpath]["functions"][bq]
             for call, _, _ in f["calls"]:
                 target = self.call_target(call, bpath, f, (path, qual), mro, effective)
-                if target is not None and target[1] is not None and \
-                        self.files[target[0]]["functions"][target[1]]["cls"] is not None:
+                if (
+                    target is not None
+                    and target[1] is not None
+                    and self.files[target[0]]["functions"][target[1]]["cls"] is not None
+                ):
                     add(target)
             # nested functions of this body
             prefix = bq + "."
@@ -1493,7 +1828,7 @@ class Tree(object):
             owner_key = (path, owner.split(".<")[0]) if owner else None
             if owner_key is None or mro is None or owner_key not in mro:
                 return None
-            for k in mro[mro.index(owner_key) + 1:]:
+            for k in mro[mro.index(owner_key) + 1 :]:
                 fq = self.files[k[0]]["classes"][k[1]]["methods"].get(call[1])
                 if fq:
                     return (k[0], fq)
@@ -1536,7 +1871,9 @@ class Tree(object):
             recv_ir = func_ir[1]
             if method in IDENTITY_METHODS:
                 recv = self.eval_expr(recv_ir, ctx, depth + 1)
-                evaluated = method == "eval" or (method == "train" and args and args[0] == ("k", False))
+                evaluated = method == "eval" or (
+                    method == "train" and args and args[0] == ("k", False)
+                )
                 trained = method == "train" and not evaluated
                 if isinstance(recv, Model):
                     m = recv.copy()
@@ -1547,7 +1884,9 @@ class Tree(object):
                     return ("binding", recv[1], (len(recv) > 2 and recv[2]) or evaluated)
                 if isinstance(recv, tuple) and recv[0] == "unknown" and evaluated:
                     label = (recv[1].rsplit(".", 1)[-1] + "()") if recv[1] else "a call"
-                    m = Model("evidence_module", "%s (an nn.Module: eval())" % label, ctx.path, line)
+                    m = Model(
+                        "evidence_module", "%s (an nn.Module: eval())" % label, ctx.path, line
+                    )
                     m.eval_done = True
                     return m
                 if not (isinstance(recv, tuple) and recv[0] in ("ext",)):
@@ -1557,13 +1896,23 @@ class Tree(object):
             if method == "module" and recv_ir[0] == "c":
                 inner = self.eval_expr(recv_ir, ctx, depth + 1)
                 if isinstance(inner, tuple) and inner[0] == "exported_program":
-                    return Model("exported_program", "torch.export.load(...).module()", ctx.path, line)
+                    return Model(
+                        "exported_program", "torch.export.load(...).module()", ctx.path, line
+                    )
             recv_ref = self.resolve_ref(recv_ir, ctx) if recv_ir[0] in ("n", "a") else None
-            if recv_ref is not None and recv_ref[0] == "binding" and recv_ref[1][0] == "self" and \
-                    ctx.cls is not None:
+            if (
+                recv_ref is not None
+                and recv_ref[0] == "binding"
+                and recv_ref[1][0] == "self"
+                and ctx.cls is not None
+            ):
                 return None  # a method of an attribute (self.x.m(...)): unknown
-            if recv_ir[0] == "n" and ctx.func is not None and ctx.func.get("self_name") == recv_ir[1] \
-                    and ctx.cls is not None:
+            if (
+                recv_ir[0] == "n"
+                and ctx.func is not None
+                and ctx.func.get("self_name") == recv_ir[1]
+                and ctx.cls is not None
+            ):
                 return self.method_result(method, ctx, line, depth)
         callee = self.eval_expr(func_ir, ctx, depth + 1) if func_ir[0] in ("n", "a") else None
         if callee is None:
@@ -1577,8 +1926,10 @@ class Tree(object):
             is_mod, _ = self.is_module_class(callee[1], callee[2])
             if is_mod:
                 sensitive, params = self.module_traits(callee[1], callee[2])
-                m = Model("tree_module", callee[2] + "()", ctx.path, line, cls=(callee[1], callee[2]))
-                m.note = (sensitive, params)
+                m = Model(
+                    "tree_module", callee[2] + "()", ctx.path, line, cls=(callee[1], callee[2])
+                )
+                m.traits = (sensitive, params)
                 return m
             return ("notmodel",)
         if kind == "func":
@@ -1622,7 +1973,7 @@ class Tree(object):
                 return ("exported_program",)
             if kind == "hf_any":
                 m = Model("hf", q, ctx.path, line)
-                m.note = "any"
+                m.generic = True
                 return m
             return Model(kind, q, ctx.path, line)
         if q in ("typing.cast", "typing_extensions.cast") and len(args) == 2:
@@ -1650,10 +2001,14 @@ class Tree(object):
             else:
                 traits = (True, True)
             m = Model("library_module", q, ctx.path, line)
-            m.note = traits
+            m.traits = traits
             return m
-        if q.startswith("torchvision.models.") and (last[:1].islower() or last[:1].isupper()) and \
-                not last.endswith("_Weights") and last not in ("Weights",):
+        if (
+            q.startswith("torchvision.models.")
+            and (last[:1].islower() or last[:1].isupper())
+            and not last.endswith("_Weights")
+            and last not in ("Weights",)
+        ):
             return Model("library_module", q, ctx.path, line)
         return ("unknown", q)
 
@@ -1666,8 +2021,11 @@ class Tree(object):
         result = ("unknown", None)
         # A return annotation naming a known type decides.
         if f.get("return_annotation"):
-            ann = self.resolve_ref(f["return_annotation"], Ctx(path, f, None)) \
-                if f["return_annotation"][0] in ("n", "a") else None
+            ann = (
+                self.resolve_ref(f["return_annotation"], Ctx(path, f, None))
+                if f["return_annotation"][0] in ("n", "a")
+                else None
+            )
             if ann is not None and ann[0] == "ext":
                 last = ann[1].rsplit(".", 1)[-1]
                 if PIPELINE_CLASS.search(last):
@@ -1683,8 +2041,11 @@ class Tree(object):
                 if isinstance(v, Model):
                     result = v
                     break
-                if isinstance(v, tuple) and v[0] in ("notmodel", "unknown") and \
-                        not isinstance(result, Model):
+                if (
+                    isinstance(v, tuple)
+                    and v[0] in ("notmodel", "unknown")
+                    and not isinstance(result, Model)
+                ):
                     result = v
         self.return_cache[key] = result
         return result
@@ -1724,10 +2085,10 @@ class Tree(object):
 
     # --- contexts ------------------------------------------------------------------------------
     def context(self, key):
-        cached = self.entry_cache.get(key)
+        cached = self.context_cache.get(key)
         if cached is None:
             cached = self.class_context_bodies(*key)
-            self.entry_cache[key] = cached
+            self.context_cache[key] = cached
         return cached
 
 
@@ -1750,12 +2111,22 @@ def after(later, earlier):
 # Decisions.
 # ----------------------------------------------------------------------------------------------
 
-NON_ENTRY_DECORATORS = {"staticmethod", "classmethod", "property", "timed", "functools.wraps",
-                        "abc.abstractmethod", "abstractmethod", "override", "typing.override"}
+NON_ENTRY_DECORATORS = {
+    "staticmethod",
+    "classmethod",
+    "property",
+    "timed",
+    "functools.wraps",
+    "abc.abstractmethod",
+    "abstractmethod",
+    "override",
+    "typing.override",
+}
 
-WHY_EVAL = ("batch-norm and dropout stay in training mode: outputs depend on the batch and on "
-            "chance")
-WHY_GRAD = ("autograd records every operation: memory and latency grow, outputs do not change")
+WHY_EVAL = (
+    "batch-norm and dropout stay in training mode: outputs depend on the batch and on " "chance"
+)
+WHY_GRAD = "autograd records every operation: memory and latency grow, outputs do not change"
 
 
 def binding_name(target):
@@ -1797,7 +2168,7 @@ class Decider(object):
                 bodies, effective = tree.context(key)
                 self.contexts.append((key, bodies, effective))
             module_bodies = [(path, q) for q, f in s["functions"].items() if f["cls"] is None]
-            self.contexts.append((None if False else ("module", path), module_bodies, {}))
+            self.contexts.append((("module", path), module_bodies, {}))
         for key, bodies, effective in self.contexts:
             class_key = key if key[0] != "module" else None
             mro = tree.mro(*class_key) if class_key else None
@@ -1834,9 +2205,25 @@ class Decider(object):
             return True
         for d in f["decorators"]:
             q = dotted(d[1] if d[0] == "c" else d) or ""
-            if q and q not in NON_ENTRY_DECORATORS and q.rsplit(".", 1)[-1] not in (
-                    "no_grad", "inference_mode", "autocast", "set_grad_enabled", "wraps", "cache",
-                    "lru_cache", "timed", "abstractmethod", "staticmethod", "classmethod", "property"):
+            if (
+                q
+                and q not in NON_ENTRY_DECORATORS
+                and q.rsplit(".", 1)[-1]
+                not in (
+                    "no_grad",
+                    "inference_mode",
+                    "autocast",
+                    "set_grad_enabled",
+                    "wraps",
+                    "cache",
+                    "lru_cache",
+                    "timed",
+                    "abstractmethod",
+                    "staticmethod",
+                    "classmethod",
+                    "property",
+                )
+            ):
                 return True
         class_key = node[0]
         if class_key and f["is_method"] and not name.startswith("_"):
@@ -1916,7 +2303,7 @@ class Decider(object):
         for body, (target, ir, apath, line) in r.assigns:
             v = tree.eval_expr(ir, self.ctx_for(body, class_key))
             if isinstance(v, Model):
-                if v.note == "any" and NOT_MODEL_NAME.search(k[1][-1]):
+                if v.generic and NOT_MODEL_NAME.search(k[1][-1]):
                     continue  # a tokenizer or processor loaded by a generic loader
                 models.append((v, body, apath, line))
             elif isinstance(v, tuple) and v[0] == "binding":
@@ -1937,12 +2324,19 @@ class Decider(object):
             q, body, apath, line = unknowns[0]
             label = (q.rsplit(".", 1)[-1] + "()") if q else "an unknown call"
             if "load_state_dict" in evidence or evaluated:
-                m = Model("evidence_module", "%s (an nn.Module: %s)" % (
-                    label, "load_state_dict()" if "load_state_dict" in evidence else "eval()"),
-                    body[0], line)
+                m = Model(
+                    "evidence_module",
+                    "%s (an nn.Module: %s)"
+                    % (label, "load_state_dict()" if "load_state_dict" in evidence else "eval()"),
+                    body[0],
+                    line,
+                )
                 result = ([(m, body, apath, line) for q, body, apath, line in unknowns], k)
-            elif tree.files[body[0]]["imports_torch"] and MODEL_NAME.search(k[1][-1]) and \
-                    (q is None or not q.startswith("?")):
+            elif (
+                tree.files[body[0]]["imports_torch"]
+                and MODEL_NAME.search(k[1][-1])
+                and (q is None or not q.startswith("?"))
+            ):
                 m = Model("unknown_model", label, body[0], line)
                 result = ([(m, body, apath, line)], k)
         self.binding_cache[cache_key] = result
@@ -1976,8 +2370,16 @@ class Decider(object):
             return
         if code is None:
             code = self.code_at(path, line)
-        finding = {"file": path, "line": line, "id": fid, "severity": severity, "message": message,
-                   "code": code, "evidence": evidence, "changes_outputs": changes_outputs}
+        finding = {
+            "file": path,
+            "line": line,
+            "id": fid,
+            "severity": severity,
+            "message": message,
+            "code": code,
+            "evidence": evidence,
+            "changes_outputs": changes_outputs,
+        }
         if extra:
             finding.update(extra)
         self.findings[key] = finding
@@ -1987,7 +2389,9 @@ class Decider(object):
         lines = s.get("_lines") if s else None
         if lines is None and s is not None and not s.get("stub"):
             try:
-                with open(os.path.join(self.tree.root, path), encoding="utf-8", errors="replace") as h:
+                with open(
+                    os.path.join(self.tree.root, path), encoding="utf-8", errors="replace"
+                ) as h:
                     lines = h.read().split("\n")
             except OSError:
                 lines = []
@@ -2019,16 +2423,39 @@ class Decider(object):
                     models, canonical = self.models_of(k, recs, class_key)
                     if not models:
                         continue
-                    runnable = [m for m, _, _, _ in models if method in (None, "forward") or
-                                (method in GRAD_FREE_METHODS_HF and m.kind in ("hf", "hf_config")) or
-                                m.kind in ("torchscript", "pickled", "tree_module", "library_module",
-                                           "evidence_module", "hub")]
+                    runnable = [
+                        m
+                        for m, _, _, _ in models
+                        if method in (None, "forward")
+                        or (method in GRAD_FREE_METHODS_HF and m.kind in ("hf", "hf_config"))
+                        or m.kind
+                        in (
+                            "torchscript",
+                            "pickled",
+                            "tree_module",
+                            "library_module",
+                            "evidence_module",
+                            "hub",
+                        )
+                    ]
                     if not runnable:
                         continue
-                    run_bindings.setdefault(canonical, []).append((body, line, method, guard, code,
-                                                                   runnable))
-                    self.decide_grad(class_key, k, canonical, body, line, method, guard, code,
-                                     runnable, f, self.frozen(canonical, recs, class_key))
+                    run_bindings.setdefault(canonical, []).append(
+                        (body, line, method, guard, code, runnable)
+                    )
+                    self.decide_grad(
+                        class_key,
+                        k,
+                        canonical,
+                        body,
+                        line,
+                        method,
+                        guard,
+                        code,
+                        runnable,
+                        f,
+                        self.frozen(canonical, recs, class_key),
+                    )
             for canonical, runs in run_bindings.items():
                 self.decide_eval(class_key, key, canonical, recs, runs)
             for k, r in recs.items():
@@ -2042,15 +2469,25 @@ class Decider(object):
                     if not models:
                         continue
                     m = models[0][0]
-                    self.add(body[0], line, "serving.train_call", "certain" if m.certain else "unsure",
-                             "puts model '%s' (%s) in training mode: %s; call eval() instead" % (
-                                 binding_name(canonical[1]), m.label, WHY_EVAL),
-                             code, {"model": binding_name(canonical[1]),
-                                    "created": "%s:%d" % (m.path, m.line)}, True)
+                    self.add(
+                        body[0],
+                        line,
+                        "serving.train_call",
+                        "certain" if m.certain else "unsure",
+                        "puts model '%s' (%s) in training mode: %s; call eval() instead"
+                        % (binding_name(canonical[1]), m.label, WHY_EVAL),
+                        code,
+                        {
+                            "model": binding_name(canonical[1]),
+                            "created": "%s:%d" % (m.path, m.line),
+                        },
+                        True,
+                    )
             self.decide_precision(class_key, recs, body_set)
 
-    def decide_grad(self, class_key, k, canonical, body, line, method, guard, code, models, f,
-                    frozen=False):
+    def decide_grad(
+        self, class_key, k, canonical, body, line, method, guard, code, models, f, frozen=False
+    ):
         tree = self.tree
         node = (class_key if f["cls"] is not None else None, body[0], body[1])
         if guard or frozen or node in self.covered or tree.files[body[0]]["grad_off"]:
@@ -2061,7 +2498,7 @@ class Decider(object):
                 continue
             if method in GRAD_FREE_METHODS_HF and m.kind in ("hf", "hf_config"):
                 continue
-            if m.kind in ("tree_module", "library_module") and m.note is not None and not m.note[1]:
+            if m.traits is not None and not m.traits[1]:
                 continue  # no parameters: nothing for autograd to record
             needing.append(m)
         if not needing or body[0] == STUB_PATH:
@@ -2069,18 +2506,37 @@ class Decider(object):
         m = needing[0]
         certain = any(x.certain for x in needing)
         callers = self.callers.get(node) or []
-        caller_text = ", ".join(sorted({"%s:%s" % (c[1], self.tree.files[c[1]]["functions"][c[2]]["line"])
-                                        for c, g in callers if not g}))[:200]
-        looked = ("torch.no_grad()/inference_mode() around this call, on %s(), or in its callers" %
-                  f["name"])
+        caller_text = ", ".join(
+            sorted(
+                {
+                    "%s:%s" % (c[1], self.tree.files[c[1]]["functions"][c[2]]["line"])
+                    for c, g in callers
+                    if not g
+                }
+            )
+        )[:200]
+        looked = (
+            "torch.no_grad()/inference_mode() around this call, on %s(), or in its callers"
+            % f["name"]
+        )
         if caller_text:
             looked += " (unguarded callers: %s)" % caller_text
-        self.add(body[0], line, "serving.no_grad", "certain" if certain else "unsure",
-                 "runs model '%s' (%s, created at %s:%s) with autograd on: no grad-free context on "
-                 "this path; %s" % (binding_name(canonical[1]), m.label, m.path, m.line, WHY_GRAD),
-                 code, {"model": binding_name(canonical[1]), "created": "%s:%s" % (m.path, m.line),
-                        "run": "%s:%d" % (body[0], line), "looked_for": looked + ": not found"},
-                 False)
+        self.add(
+            body[0],
+            line,
+            "serving.no_grad",
+            "certain" if certain else "unsure",
+            "runs model '%s' (%s, created at %s:%s) with autograd on: no grad-free context on "
+            "this path; %s" % (binding_name(canonical[1]), m.label, m.path, m.line, WHY_GRAD),
+            code,
+            {
+                "model": binding_name(canonical[1]),
+                "created": "%s:%s" % (m.path, m.line),
+                "run": "%s:%d" % (body[0], line),
+                "looked_for": looked + ": not found",
+            },
+            False,
+        )
 
     def frozen(self, canonical, recs, class_key):
         """True when the model's parameters are set not to require gradients."""
@@ -2107,7 +2563,7 @@ class Decider(object):
         for m, body, apath, line in models:
             if not m.needs_eval or m.eval_done:
                 continue
-            if m.note is not None and m.kind in ("tree_module", "library_module") and not m.note[0]:
+            if m.traits is not None and not m.traits[0]:
                 continue  # no dropout, batch-norm or other mode-dependent layer
             covered = False
             for ebody, (t, epath, eline) in evals:
@@ -2122,19 +2578,29 @@ class Decider(object):
                     continue
                 anchor_path = class_key[0]
                 anchor_line = tree.files[class_key[0]]["classes"][class_key[1]]["line"]
-            owner = "%s's methods and bases" % class_key[1] if class_key and canonical[1][0] == "self" \
+            owner = (
+                "%s's methods and bases" % class_key[1]
+                if class_key and canonical[1][0] == "self"
                 else "this scope"
-            self.add(anchor_path, anchor_line, "serving.no_eval", "certain" if m.certain else "unsure",
-                     "model '%s' (%s) is run without eval(): %s" % (
-                         binding_name(canonical[1]), m.label, WHY_EVAL),
-                     self.code_at(anchor_path, anchor_line),
-                     {"model": binding_name(canonical[1]),
-                      "created": "%s:%d" % (anchor_path, anchor_line),
-                      "origin": "%s:%s" % (m.path, m.line),
-                      "run": "%s:%d" % (run[0][0], run[1]),
-                      "looked_for": "eval() or train(False) on %s after this assignment, in %s: "
-                                    "not found" % (binding_name(canonical[1]), owner)},
-                     True)
+            )
+            self.add(
+                anchor_path,
+                anchor_line,
+                "serving.no_eval",
+                "certain" if m.certain else "unsure",
+                "model '%s' (%s) is run without eval(): %s"
+                % (binding_name(canonical[1]), m.label, WHY_EVAL),
+                self.code_at(anchor_path, anchor_line),
+                {
+                    "model": binding_name(canonical[1]),
+                    "created": "%s:%d" % (anchor_path, anchor_line),
+                    "origin": "%s:%s" % (m.path, m.line),
+                    "run": "%s:%d" % (run[0][0], run[1]),
+                    "looked_for": "eval() or train(False) on %s after this assignment, in %s: "
+                    "not found" % (binding_name(canonical[1]), owner),
+                },
+                True,
+            )
 
     def decide_precision(self, class_key, recs, body_set):
         tree = self.tree
@@ -2152,15 +2618,23 @@ class Decider(object):
                 if m is None:
                     continue
                 name = binding_name(target) if target is not None else m.label
-                self.add(body[0], line, "serving.precision", "certain",
-                         "runs model '%s' in %s%s" % (name, dtype, ", conditionally" if cond else ""),
-                         code, {"model": name, "created": "%s:%s" % (m.path, m.line)}, False,
-                         {"value": dtype, "conditional": bool(cond)})
+                self.add(
+                    body[0],
+                    line,
+                    "serving.precision",
+                    "certain",
+                    "runs model '%s' in %s%s" % (name, dtype, ", conditionally" if cond else ""),
+                    code,
+                    {"model": name, "created": "%s:%s" % (m.path, m.line)},
+                    False,
+                    {"value": dtype, "conditional": bool(cond)},
+                )
 
 
 # ----------------------------------------------------------------------------------------------
 # Driver.
 # ----------------------------------------------------------------------------------------------
+
 
 def list_files(root):
     out = []
@@ -2179,6 +2653,7 @@ def run_phase1(root, files, jobs):
     if jobs > 1 and len(work) >= 32:
         try:
             import multiprocessing
+
             ctx = multiprocessing.get_context("fork")
             with ctx.Pool(jobs) as pool:
                 return pool.map(scan_file, work, chunksize=max(1, len(work) // (jobs * 8)))
@@ -2202,13 +2677,25 @@ def scan(root, jobs):
     for s in summaries:
         if "error" in s:
             kind, line, col, msg = s["error"]
-            findings.append({"file": s["path"], "line": line, "id": "serving.parse_error",
-                             "severity": "certain",
-                             "message": "%s: not scanned (%s%s)" % (
-                                 "does not parse with this Python %d.%d" % sys.version_info[:2]
-                                 if kind == "syntax" else "cannot be read", msg,
-                                 ", column %d" % col if col else ""),
-                             "code": "", "evidence": {}, "changes_outputs": False})
+            findings.append(
+                {
+                    "file": s["path"],
+                    "line": line,
+                    "id": "serving.parse_error",
+                    "severity": "certain",
+                    "message": "%s: not scanned (%s%s)"
+                    % (
+                        "does not parse with this Python %d.%d" % sys.version_info[:2]
+                        if kind == "syntax"
+                        else "cannot be read",
+                        msg,
+                        ", column %d" % col if col else "",
+                    ),
+                    "code": "",
+                    "evidence": {},
+                    "changes_outputs": False,
+                }
+            )
             continue
         good.append(s)
     for s in good:
@@ -2226,10 +2713,12 @@ def scan(root, jobs):
     findings.extend(decider.findings.values())
     findings.sort(key=lambda f: (f["file"], f["line"], f["id"]))
     return {
-        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
         "python": "%d.%d.%d" % sys.version_info[:3],
-        "root": root, "files": len(files), "scanned": len(to_scan) - sum(
-            1 for r in skipped if r in set(to_scan)),
+        "root": root,
+        "files": len(files),
+        "scanned": len(to_scan) - sum(1 for r in skipped if r in set(to_scan)),
         "skipped": [{"file": k, "reason": v} for k, v in sorted(skipped.items())],
         "findings": findings,
     }
@@ -2237,15 +2726,17 @@ def scan(root, jobs):
 
 def main(argv):
     if sys.version_info < MIN_PYTHON:
-        sys.stderr.write("scan_serving: Python %d.%d or newer is needed, this is %d.%d\n" %
-                         (MIN_PYTHON + sys.version_info[:2]))
+        sys.stderr.write(
+            "scan_serving: Python %d.%d or newer is needed, this is %d.%d\n"
+            % (MIN_PYTHON + sys.version_info[:2])
+        )
         return 3
     args = list(argv)
     jobs = min(4, os.cpu_count() or 1)
     if "--jobs" in args:
         i = args.index("--jobs")
         jobs = int(args[i + 1])
-        del args[i:i + 2]
+        del args[i : i + 2]
     if len(args) != 1:
         sys.stderr.write("usage: scan_serving.py DIR [--jobs N]\n")
         return 2
@@ -2257,6 +2748,7 @@ def main(argv):
     # The summaries are millions of small acyclic tuples: the cyclic collector would walk them
     # again and again (a third of the run time) and never free anything. Workers inherit this.
     import gc
+
     gc.disable()
     report = scan(root, jobs)
     out = json.dumps(report, ensure_ascii=True, separators=(",", ":"))
