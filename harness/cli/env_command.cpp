@@ -25,6 +25,9 @@ struct EnvArgs {
   std::string remote;
   int timeout_ms = 10000;
   std::string scan_serving;
+  std::string python;
+  int scan_timeout_s = 300;
+  int scan_jobs = 0;
   std::string batch_check;
   std::string row_shape;
   BatchCheckOptions batch;
@@ -121,22 +124,33 @@ int run_diff(const EnvArgs& args) {
   return changes_outputs ? kExitDiverged : kExitEquivalent;
 }
 
-int run_scan(const EnvArgs& args) {
-  const std::vector<ServingFinding> findings = scan_serving(args.scan_serving);
-  std::cout << render_serving_findings(findings);
-  size_t call_sites = 0, changing = 0;
-  for (const auto& finding : findings) {
-    call_sites += finding.id == "serving.no_eval" || finding.id == "serving.no_grad" ||
-                  finding.id == "serving.train_call";
-    changing += finding.changes_outputs ? 1 : 0;
+// The report path of `--report json:PATH`, or "" when none; other kinds are usage errors.
+std::string json_report_path(const std::vector<std::string>& reports, const std::string& mode) {
+  std::string path;
+  for (const std::string& spec : reports) {
+    const size_t colon = spec.find(':');
+    if (colon == std::string::npos || spec.substr(0, colon) != "json" || colon + 1 == spec.size()) {
+      fail_usage("usage.report",
+                 "replay env " + mode + " --report takes json:PATH, not '" + spec + "'");
+    }
+    path = spec.substr(colon + 1);
   }
-  std::cout << findings.size() << " finding" << (findings.size() == 1 ? "" : "s") << " in "
-            << args.scan_serving << " (" << call_sites << " call site"
-            << (call_sites == 1 ? "" : "s") << ", " << findings.size() - call_sites
-            << " setting" << (findings.size() - call_sites == 1 ? "" : "s") << ")\n"
-            << std::flush;
-  // Settings are for the reader to check; call sites without eval()/no_grad() are the defects.
-  return call_sites > 0 ? kExitDiverged : kExitEquivalent;
+  return path;
+}
+
+int run_scan(const EnvArgs& args) {
+  const std::string report_path = json_report_path(args.reports, "--scan-serving");
+  ServingScanOptions options;
+  options.python = args.python;
+  options.timeout_ms = args.scan_timeout_s * 1000;
+  options.jobs = args.scan_jobs;
+  const ServingScan scan = scan_serving(args.scan_serving, options);
+  std::cout << render_serving_scan(scan) << std::flush;
+  if (!report_path.empty()) {
+    write_text_file(report_path, serving_scan_to_json(scan).dump(2) + "\n", "report");
+  }
+  // Settings are for the reader to check; certain call-site findings are the defects.
+  return scan.exit_code();
 }
 
 void emit(const EnvArgs& args, const nlohmann::json& fingerprint) {
@@ -182,14 +196,24 @@ void add_env_command(CLI::App& app, int* exit_code) {
   env->add_option("--out", args->out_path, "write the fingerprint JSON here instead of stdout");
   env->add_option("--diff", args->diff, "compare two fingerprints: A.json (local) B.json (remote)")
       ->expected(2);
-  env->add_option("--report", args->reports, "with --diff: also write json:PATH");
+  env->add_option("--report", args->reports, "with --diff or --scan-serving: also write json:PATH");
   env->add_option("--remote", args->remote,
                   "fetch the fingerprint served at URL/fingerprint (replay agent, fixture server)");
   env->add_option("--timeout-ms", args->timeout_ms, "remote timeout in ms (default 10000)")
       ->check(CLI::Range(1, 3600000));
   env->add_option("--scan-serving", args->scan_serving,
-                  "scan Python serving code for models run without eval()/no_grad() and for "
-                  "TF32/determinism settings; prints file:line findings");
+                  "scan Python serving code (parsed by Python) for models run without eval() or "
+                  "with autograd on, and for TF32/determinism/precision settings; prints "
+                  "file:line findings");
+  env->add_option("--python", args->python,
+                  "with --scan-serving: the python3 (3.8+) that parses the code (default: "
+                  "$REPLAY_PYTHON, else python3 on PATH)");
+  env->add_option("--scan-timeout-s", args->scan_timeout_s,
+                  "with --scan-serving: stop the analysis after this many seconds (default 300)")
+      ->check(CLI::Range(1, 86400));
+  env->add_option("--scan-jobs", args->scan_jobs,
+                  "with --scan-serving: parser processes (default 0: one per core, at most 4)")
+      ->check(CLI::Range(0, 256));
 
   env->add_option("--batch-check", args->batch_check,
                   "run MODEL on one input alone and inside a batch of others; exit 1 when the "
@@ -212,8 +236,11 @@ void add_env_command(CLI::App& app, int* exit_code) {
       *exit_code = run_batch_check(*args);
       return;
     }
-    if (!args->reports.empty() && args->diff.empty()) {
-      fail_usage("usage.env", "--report goes with --diff");
+    if (!args->reports.empty() && args->diff.empty() && args->scan_serving.empty()) {
+      fail_usage("usage.env", "--report goes with --diff or --scan-serving");
+    }
+    if (!args->python.empty() && args->scan_serving.empty()) {
+      fail_usage("usage.env", "--python goes with --scan-serving");
     }
     if (!args->diff.empty()) {
       *exit_code = run_diff(*args);

@@ -1,257 +1,342 @@
-// A line-based scan of Python serving code. Models are the names assigned from a loader
-// (torch.load, torch.jit.load, from_pretrained, ...) or a constructor into a name that says
-// model/net; a model counts as evaluated when `<name>.eval()` (or train(False)) appears
-// anywhere in the tree, because loading and serving often live in different files. A call site
-// is guarded when an enclosing `with torch.no_grad()/inference_mode()` block or a decorator of
-// the enclosing function says so, found by indentation.
+// The serving-code scan: finds a python3, feeds it the analyser compiled into this library
+// (harness/env/scan/scan_serving.py, embedded at build time by harness/env/scan/embed.cmake) on
+// stdin, and reads its JSON report. The analysis itself is Python's `ast`, in the script: a
+// line-based reading of Python cannot tell a docstring from a call or one file's `model` from
+// another's, and a serving environment always has a python3 to parse its own code with.
 #include "harness/scan_serving.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <regex>
-#include <set>
 #include <sstream>
+#include <thread>
 
 #include "harness/error.h"
+#include "harness/json_text.h"
+
+extern "C" const char kReplayScanServingScript[];  // generated: scan_serving_script.cpp
 
 namespace replay {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct SourceFile {
-  std::string relative;
-  std::vector<std::string> lines;
+constexpr int kAnalyserTooOld = 3;  // the script's exit status when Python is older than 3.8
+
+bool executable_file(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+         ::access(path.c_str(), X_OK) == 0;
+}
+
+// `name` as the shell would find it: a path as given, a bare name on $PATH.
+std::string which(const std::string& name) {
+  if (name.find('/') != std::string::npos) return executable_file(name) ? name : "";
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (executable_file(candidate)) return candidate;
+  }
+  return "";
+}
+
+struct ChildResult {
+  int status = -1;  // exit status, -1 when killed
+  bool timed_out = false;
+  std::string out;
+  std::string err;
 };
 
-std::string trim(const std::string& text) {
-  const size_t start = text.find_first_not_of(" \t\r");
-  if (start == std::string::npos) return "";
-  return text.substr(start, text.find_last_not_of(" \t\r") - start + 1);
-}
-
-// Code without its trailing comment (a '#' outside quotes).
-std::string strip_comment(const std::string& line) {
-  char quote = 0;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quote != 0) {
-      if (c == '\\') ++i;
-      else if (c == quote) quote = 0;
-    } else if (c == '\'' || c == '"') {
-      quote = c;
-    } else if (c == '#') {
-      return line.substr(0, i);
+// Runs argv (argv[0] a path) with `input` on stdin, collecting stdout and stderr, in its own
+// process group so that a timeout also ends the analyser's worker processes.
+ChildResult run_child(const std::vector<std::string>& argv, const std::string& input,
+                      int timeout_ms) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe(in_pipe) != 0)
+    fail_input("env.scan.python", std::string("pipe: ") + std::strerror(errno));
+  if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) {
+    fail_input("env.scan.python", std::string("pipe: ") + std::strerror(errno));
+  }
+  std::vector<std::string> args = argv;
+  std::vector<char*> c_args;
+  for (auto& a : args) c_args.push_back(a.data());
+  c_args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) fail_input("env.scan.python", std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+      ::close(fd);
     }
+    ::execv(c_args[0], c_args.data());
+    const char* what = "exec failed\n";
+    ssize_t ignored = ::write(2, what, std::strlen(what));
+    (void)ignored;
+    ::_exit(127);
   }
-  return line;
-}
+  ::setpgid(pid, pid);  // also from here: no race with the child's own call
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ::fcntl(in_pipe[1], F_SETFL, ::fcntl(in_pipe[1], F_GETFL) | O_NONBLOCK);
 
-int indentation(const std::string& line) {
-  int width = 0;
-  for (char c : line) {
-    if (c == ' ') ++width;
-    else if (c == '\t') width += 8 - width % 8;
-    else break;
+  // A Python that exits before reading its whole script must not kill us with SIGPIPE.
+  struct sigaction ignore {
+  }, previous{};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &ignore, &previous);
+
+  ChildResult result;
+  size_t written = 0;
+  int in_fd = in_pipe[1];
+  if (input.empty()) {
+    ::close(in_fd);
+    in_fd = -1;
   }
-  return width;
-}
-
-bool skipped_folder(const std::string& name) {
-  return (!name.empty() && name[0] == '.') || name == "site-packages" || name == "venv" ||
-         name == "__pycache__" || name == "node_modules" || name == "dist-packages";
-}
-
-std::vector<SourceFile> read_tree(const std::string& folder) {
-  std::error_code error;
-  if (!fs::is_directory(folder, error)) fail_input("env.scan", folder + ": not a folder");
-  std::vector<SourceFile> files;
-  fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, error);
-  if (error) fail_input("env.scan", folder + ": " + error.message());
-  for (const fs::recursive_directory_iterator end; it != end; it.increment(error)) {
-    if (error) fail_input("env.scan", folder + ": " + error.message());
-    if (it->is_directory(error) && skipped_folder(it->path().filename().string())) {
-      it.disable_recursion_pending();
-      continue;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool out_open = true, err_open = true;
+  char buffer[65536];
+  while (out_open || err_open) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) {
+      result.timed_out = true;
+      break;
     }
-    if (!it->is_regular_file(error) || it->path().extension() != ".py") continue;
-    std::ifstream in(it->path());
-    SourceFile file;
-    file.relative = it->path().lexically_relative(folder).generic_string();
-    for (std::string line; std::getline(in, line);) file.lines.push_back(line);
-    files.push_back(std::move(file));
-  }
-  std::sort(files.begin(), files.end(),
-            [](const SourceFile& a, const SourceFile& b) { return a.relative < b.relative; });
-  return files;
-}
-
-std::string bare_name(const std::string& name) {
-  return name.rfind("self.", 0) == 0 ? name.substr(5) : name;
-}
-
-std::string escape_regex(const std::string& text) {
-  static const std::regex kSpecial(R"([.^$|()\[\]{}*+?\\])");
-  return std::regex_replace(text, kSpecial, R"(\$&)");
-}
-
-const std::regex kLoaderAssignment(
-    R"(^\s*((?:self\.)?\w+)\s*(?::[^=]+)?=\s*(?:torch\.jit\.load|torch\.load|torch\.hub\.load|torch\.export\.load|[\w.]*from_pretrained|load_model|jit\.load)\s*\()");
-const std::regex kModelNamedAssignment(
-    R"(^\s*((?:self\.)?\w*(?:model|net|classifier|encoder|decoder)\w*)\s*(?::[^=]+)?=\s*[\w.]+\s*\()",
-    std::regex::icase);
-const std::regex kGuardWith(R"(^\s*(?:async\s+)?with\b.*\b(?:no_grad|inference_mode)\s*\()");
-const std::regex kGuardDecorator(R"(^\s*@\s*[\w.]*(?:no_grad|inference_mode)\b)");
-const std::regex kGlobalGuard(
-    R"(\btorch\.set_grad_enabled\s*\(\s*False\s*\)|\btorch\.autograd\.set_grad_enabled\s*\(\s*False)");
-
-struct SettingRule {
-  std::regex pattern;
-  const char* id;
-  const char* message;
-};
-
-const std::vector<SettingRule>& setting_rules() {
-  static const std::vector<SettingRule> kRules = {
-      {std::regex(R"(\btorch\.backends\.cuda\.matmul\.allow_tf32\s*=[^=])"), "serving.tf32",
-       "sets TF32 for matmuls: check that it matches training and the evaluation environment"},
-      {std::regex(R"(\btorch\.backends\.cudnn\.allow_tf32\s*=[^=])"), "serving.tf32",
-       "sets TF32 for cuDNN convolutions: check that it matches training and evaluation"},
-      {std::regex(R"(\bset_float32_matmul_precision\s*\()"), "serving.tf32",
-       "sets float32 matmul precision (TF32/bfloat16 passes): check that it matches training"},
-      {std::regex(R"(NVIDIA_TF32_OVERRIDE|TORCH_ALLOW_TF32_CUBLAS_OVERRIDE)"), "serving.tf32",
-       "sets a TF32 override in the environment: check that it matches evaluation"},
-      {std::regex(R"(\btorch\.backends\.cudnn\.benchmark\s*=[^=])"), "serving.determinism",
-       "sets cuDNN benchmark mode (kernel choice by timing, outputs can vary run to run)"},
-      {std::regex(R"(\btorch\.backends\.cudnn\.deterministic\s*=[^=])"), "serving.determinism",
-       "sets cuDNN deterministic mode: check that it matches evaluation"},
-      {std::regex(R"(\buse_deterministic_algorithms\s*\()"), "serving.determinism",
-       "sets deterministic-algorithms mode: check that it matches evaluation"},
-      {std::regex(R"(\bset_flush_denormal\s*\()"), "serving.determinism",
-       "sets denormal flushing (values below 1e-38 become 0): check that it matches evaluation"},
-      {std::regex(R"(CUBLAS_WORKSPACE_CONFIG)"), "serving.determinism",
-       "sets the cuBLAS workspace (reduction order): check that it matches evaluation"},
-  };
-  return kRules;
-}
-
-// True when line `index` runs under no_grad/inference_mode: an enclosing `with` block, or a
-// decorator on an enclosing function.
-bool guarded(const std::vector<std::string>& lines, size_t index) {
-  int limit = indentation(lines[index]);
-  for (size_t i = index; i-- > 0 && limit > 0;) {
-    const std::string code = strip_comment(lines[i]);
-    if (trim(code).empty()) continue;
-    const int width = indentation(code);
-    if (width >= limit) continue;
-    limit = width;  // an enclosing block header
-    if (std::regex_search(code, kGuardWith)) return true;
-    if (std::regex_search(trim(code), std::regex(R"(^(?:async\s+)?def\b)"))) {
-      for (size_t j = i; j-- > 0;) {
-        const std::string above = trim(strip_comment(lines[j]));
-        if (above.empty() || above[0] != '@') break;
-        if (std::regex_search(above, kGuardDecorator)) return true;
+    pollfd fds[3] = {{out_open ? out_pipe[0] : -1, POLLIN, 0},
+                     {err_open ? err_pipe[0] : -1, POLLIN, 0},
+                     {in_fd, POLLOUT, 0}};
+    const int ready = ::poll(fds, 3, static_cast<int>(std::min<long long>(left, 1000)));
+    if (ready < 0 && errno != EINTR) break;
+    if (in_fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      const ssize_t n = ::write(in_fd, input.data() + written, input.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) written = input.size();  // reader gone
+      if (written == input.size()) {
+        ::close(in_fd);
+        in_fd = -1;
+      }
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        (i == 0 ? result.out : result.err).append(buffer, static_cast<size_t>(n));
+      } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        (i == 0 ? out_open : err_open) = false;
       }
     }
   }
-  return false;
+  if (in_fd >= 0) ::close(in_fd);
+  ::close(out_pipe[0]);
+  ::close(err_pipe[0]);
+  if (result.timed_out) ::kill(-pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  ::sigaction(SIGPIPE, &previous, nullptr);
+  if (!result.timed_out && WIFEXITED(status)) result.status = WEXITSTATUS(status);
+  return result;
+}
+
+std::string last_lines(const std::string& text, size_t count) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::string out;
+  for (size_t i = lines.size() > count ? lines.size() - count : 0; i < lines.size(); ++i) {
+    out += (out.empty() ? "" : " | ") + lines[i];
+  }
+  return out;
+}
+
+ServingFinding finding_from_json(const nlohmann::json& f) {
+  ServingFinding finding;
+  finding.file = f.at("file").get<std::string>();
+  finding.line = f.at("line").get<int>();
+  finding.id = f.at("id").get<std::string>();
+  finding.severity = f.value("severity", "certain");
+  finding.message = f.value("message", "");
+  finding.code = f.value("code", "");
+  finding.changes_outputs = f.value("changes_outputs", false);
+  finding.value = f.value("value", "");
+  finding.conditional = f.value("conditional", false);
+  if (f.contains("evidence") && f["evidence"].is_object()) {
+    // The analyser's order: model, created, origin, run, looked_for.
+    for (const char* key : {"model", "created", "origin", "run", "looked_for"}) {
+      if (f["evidence"].contains(key)) {
+        finding.evidence.emplace_back(key, f["evidence"][key].get<std::string>());
+      }
+    }
+  }
+  return finding;
 }
 
 }  // namespace
 
-std::vector<ServingFinding> scan_serving(const std::string& folder) {
-  const std::vector<SourceFile> files = read_tree(folder);
-  std::vector<ServingFinding> findings;
-
-  // Pass 1: model names, and which of them are put in eval mode somewhere in the tree.
-  std::map<std::string, std::pair<std::string, int>> models;  // bare name -> where assigned
-  std::set<std::string> evaluated;
-  std::set<std::string> files_with_global_guard;
-  for (const SourceFile& file : files) {
-    for (size_t i = 0; i < file.lines.size(); ++i) {
-      const std::string code = strip_comment(file.lines[i]);
-      std::smatch match;
-      if (std::regex_search(code, match, kLoaderAssignment) ||
-          std::regex_search(code, match, kModelNamedAssignment)) {
-        const std::string name = bare_name(match[1].str());
-        models.emplace(name, std::make_pair(file.relative, static_cast<int>(i + 1)));
-        // torch.jit.load(path).eval() or MyNet().to(device).eval() on the assignment itself.
-        if (std::regex_search(code, std::regex(R"(\.eval\s*\(\s*\))"))) evaluated.insert(name);
-      }
-      if (std::regex_search(code, kGlobalGuard)) files_with_global_guard.insert(file.relative);
-    }
-  }
-  for (const SourceFile& file : files) {
-    for (const std::string& line : file.lines) {
-      const std::string code = strip_comment(line);
-      for (const auto& [name, where] : models) {
-        const std::regex eval_call("(^|[^\\w])" + escape_regex(name) +
-                                   R"(\s*\.\s*(?:eval\s*\(\s*\)|train\s*\(\s*(?:False|mode\s*=\s*False)\s*\)))");
-        if (std::regex_search(code, eval_call)) evaluated.insert(name);
-      }
-    }
-  }
-
-  // Pass 2: call sites and settings.
-  for (const SourceFile& file : files) {
-    for (size_t i = 0; i < file.lines.size(); ++i) {
-      const std::string code = strip_comment(file.lines[i]);
-      if (trim(code).empty()) continue;
-      const int line_number = static_cast<int>(i + 1);
-      for (const SettingRule& rule : setting_rules()) {
-        if (std::regex_search(code, rule.pattern)) {
-          findings.push_back({file.relative, line_number, rule.id, rule.message, trim(code), false});
-          break;
-        }
-      }
-      if (std::regex_search(trim(code), std::regex(R"(^(?:async\s+)?(?:def|class)\b)"))) continue;
-      for (const auto& [name, where] : models) {
-        const std::string pattern = "(^|[^\\w.])(?:self\\.)?" + escape_regex(name);
-        if (std::regex_search(code, std::regex(pattern + R"(\s*\.\s*train\s*\(\s*(?:True\s*)?\))"))) {
-          findings.push_back({file.relative, line_number, "serving.train_call",
-                              "puts model '" + name + "' in training mode (batch-norm on batch "
-                              "statistics, dropout on): call eval() instead",
-                              trim(code), true});
-          continue;
-        }
-        if (!std::regex_search(code, std::regex(pattern + R"(\s*(?:\.\s*forward\s*)?\()"))) {
-          continue;
-        }
-        if (evaluated.count(name) == 0) {
-          findings.push_back(
-              {file.relative, line_number, "serving.no_eval",
-               "runs model '" + name + "' (assigned at " + where.first + ":" +
-                   std::to_string(where.second) +
-                   ") and eval() is never called on it: batch-norm and dropout run in training "
-                   "mode, so outputs depend on the batch and on chance",
-               trim(code), true});
-        }
-        if (files_with_global_guard.count(file.relative) == 0 && !guarded(file.lines, i)) {
-          findings.push_back({file.relative, line_number, "serving.no_grad",
-                              "runs model '" + name + "' without torch.no_grad() or "
-                              "torch.inference_mode() on its path: autograd records every "
-                              "operation (memory and latency; outputs unchanged)",
-                              trim(code), false});
-        }
-      }
-    }
-  }
-  std::stable_sort(findings.begin(), findings.end(),
-                   [](const ServingFinding& a, const ServingFinding& b) {
-                     return a.file != b.file ? a.file < b.file : a.line < b.line;
-                   });
-  return findings;
+bool ServingFinding::is_call_site() const {
+  return id == "serving.no_eval" || id == "serving.no_grad" || id == "serving.train_call";
 }
 
-std::string render_serving_findings(const std::vector<ServingFinding>& findings) {
-  std::ostringstream out;
+int ServingScan::exit_code() const {
   for (const ServingFinding& finding : findings) {
-    out << finding.file << ":" << finding.line << ": [" << finding.id << "] " << finding.message
-        << "\n    " << finding.code << "\n";
+    if ((finding.is_call_site() && finding.severity == "certain") ||
+        finding.id == "serving.parse_error") {
+      return kExitDiverged;
+    }
   }
+  return kExitEquivalent;
+}
+
+const char* serving_scan_script() { return kReplayScanServingScript; }
+
+std::string find_python(const std::string& requested) {
+  if (!requested.empty()) {
+    const std::string found = which(requested);
+    if (found.empty()) {
+      fail_input("env.scan.python", "--python " + requested + ": no such executable");
+    }
+    return found;
+  }
+  if (const char* from_env = std::getenv("REPLAY_PYTHON"); from_env != nullptr && *from_env) {
+    const std::string found = which(from_env);
+    if (found.empty()) {
+      fail_input("env.scan.python",
+                 std::string("REPLAY_PYTHON=") + from_env + ": no such executable");
+    }
+    return found;
+  }
+  for (const char* name : {"python3", "python"}) {
+    const std::string found = which(name);
+    if (!found.empty()) return found;
+  }
+  fail_input("env.scan.python",
+             "no python3 on PATH: the scan parses Python with Python (3.8 or newer); give one "
+             "with --python PATH or REPLAY_PYTHON");
+}
+
+ServingScan scan_serving(const std::string& folder, const ServingScanOptions& options) {
+  std::error_code error;
+  if (!fs::is_directory(folder, error)) fail_input("env.scan", folder + ": not a folder");
+  ServingScan scan;
+  scan.folder = folder;
+  scan.python = find_python(options.python);
+  int jobs = options.jobs;
+  if (jobs <= 0) jobs = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+  // -I: isolated (no PYTHON* variables, no user site, no current folder on sys.path);
+  // -B: no .pyc files; "-": the script comes on stdin.
+  const ChildResult run =
+      run_child({scan.python, "-I", "-B", "-", folder, "--jobs", std::to_string(jobs)},
+                serving_scan_script(), options.timeout_ms);
+  if (run.timed_out) {
+    fail_input("env.scan.timeout", folder + ": the analysis ran past " +
+                                       std::to_string(options.timeout_ms / 1000) +
+                                       " s (--scan-timeout-s sets the limit)");
+  }
+  if (run.status == kAnalyserTooOld || run.status == 127) {
+    fail_input("env.scan.python",
+               scan.python + ": " +
+                   (run.status == 127 ? std::string("cannot be run") : last_lines(run.err, 1)));
+  }
+  if (run.status != 0) {
+    throw Error(ErrorKind::kInternal, "env.scan.analyser",
+                scan.python + " exited with status " + std::to_string(run.status) + " scanning " +
+                    folder + ": " + last_lines(run.err, 3));
+  }
+  try {
+    scan.report = nlohmann::json::parse(run.out);
+    scan.python_version = scan.report.at("python").get<std::string>();
+    scan.files = scan.report.at("files").get<size_t>();
+    for (const auto& s : scan.report.at("skipped")) {
+      scan.skipped.push_back({s.at("file").get<std::string>(), s.at("reason").get<std::string>()});
+    }
+    for (const auto& f : scan.report.at("findings")) scan.findings.push_back(finding_from_json(f));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorKind::kInternal, "env.scan.analyser",
+                "the analyser's report is not what replay expects: " + std::string(e.what()));
+  }
+  std::stable_sort(scan.findings.begin(), scan.findings.end(),
+                   [](const ServingFinding& a, const ServingFinding& b) {
+                     if (a.file != b.file) return a.file < b.file;
+                     if (a.line != b.line) return a.line < b.line;
+                     return a.id < b.id;
+                   });
+  return scan;
+}
+
+std::string render_serving_scan(const ServingScan& scan) {
+  static const std::map<std::string, std::string> kLabels = {
+      {"created", "created"}, {"origin", "from"}, {"run", "run"}, {"looked_for", "looked for"}};
+  std::ostringstream out;
+  size_t call_sites = 0, certain = 0, parse_errors = 0;
+  for (const ServingFinding& finding : scan.findings) {
+    out << finding.file << ":" << finding.line << ": [" << finding.id << "] " << finding.severity
+        << ": " << finding.message << "\n";
+    if (!finding.code.empty()) out << "    " << finding.code << "\n";
+    std::string evidence;
+    for (const auto& [key, value] : finding.evidence) {
+      const auto label = kLabels.find(key);
+      if (label == kLabels.end()) continue;
+      if (key == "origin") {
+        // Only worth a line when the model comes from somewhere else than the assignment.
+        bool same = false;
+        for (const auto& [k, v] : finding.evidence) same = same || (k == "created" && v == value);
+        if (same) continue;
+      }
+      evidence += "    " + label->second + ": " + value + "\n";
+    }
+    out << evidence;
+    if (finding.is_call_site()) {
+      ++call_sites;
+      certain += finding.severity == "certain";
+    }
+    parse_errors += finding.id == "serving.parse_error";
+  }
+  const size_t settings = scan.findings.size() - call_sites - parse_errors;
+  std::map<std::string, size_t> skipped;
+  for (const SkippedFile& file : scan.skipped) {
+    skipped[file.reason.substr(0, file.reason.find(' '))] += 1;
+  }
+  out << scan.findings.size() << " finding" << (scan.findings.size() == 1 ? "" : "s") << " in "
+      << scan.folder << " (" << call_sites << " call site" << (call_sites == 1 ? "" : "s") << ", "
+      << certain << " certain; " << settings << " setting" << (settings == 1 ? "" : "s");
+  if (parse_errors > 0) {
+    out << "; " << parse_errors << " file" << (parse_errors == 1 ? "" : "s") << " not parsed";
+  }
+  out << "); " << scan.files << " Python file" << (scan.files == 1 ? "" : "s");
+  if (!skipped.empty()) {
+    out << ", skipped:";
+    for (const auto& [reason, count] : skipped) out << " " << count << " " << reason;
+  }
+  out << "; Python " << scan.python_version << " (" << scan.python << ")\n";
   return out.str();
+}
+
+nlohmann::json serving_scan_to_json(const ServingScan& scan) {
+  nlohmann::json report = scan.report;
+  report["replay_version"] = REPLAY_VERSION;
+  report["folder"] = scan.folder;
+  report["python_path"] = scan.python;
+  report["exit_code"] = scan.exit_code();
+  return report;
 }
 
 }  // namespace replay
