@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "harness/fingerprint.h"
+#include "harness/redaction.h"
 
 namespace replay::cli {
 
@@ -13,6 +14,18 @@ namespace replay::cli {
 void add_diff_command(CLI::App& app, int* exit_code);   // replay diff A B
 void add_env_command(CLI::App& app, int* exit_code);    // replay env ...
 void add_agent_command(CLI::App& app, int* exit_code);  // replay agent --listen ADDR
+void add_import_command(CLI::App& app, int* exit_code);  // replay import SRC --out F
+void add_record_command(CLI::App& app, int* exit_code);  // replay record --listen/--sink ...
+
+/// --redact SPEC... and --redact-key-env NAME, shared by `replay import` and `replay record`.
+struct RedactionArgs {
+  std::vector<std::string> specs;
+  std::string key_env;
+};
+void add_redaction_options(CLI::App* command, RedactionArgs* args);
+/// The default headers plus the specs, with the key read from the environment. Throws
+/// usage.redact.
+RedactionPolicy redaction_policy(const RedactionArgs& args);
 
 /// The options that say what a fingerprint covers (--artifact, --python-env, --docker-inspect,
 /// --image-digest, --no-runtime), shared by `replay env` and `replay agent`.

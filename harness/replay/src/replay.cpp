@@ -5,9 +5,12 @@
 #include <chrono>
 
 #include "harness/capture.h"
+#include "harness/capture_format.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
+#include "harness/payload.h"
 #include "harness/pipeline.h"
+#include "harness/redaction.h"
 #include "harness/tensor_io.h"
 
 namespace replay {
@@ -76,13 +79,13 @@ Trace build_local_trace(const Capture& capture, const Preprocessor& preprocessor
   Trace trace;
   trace.side = "local";
   StageValue& payload = trace.at(Stage::kPayload);
-  payload.json = parse_json_text(capture.request.body, capture.origin + ": request body",
-                                 "capture.payload");
+  payload.json = parse_payload(capture.request.body, capture.request.headers,
+                               capture.origin + ": request body", "capture.payload");
   payload.observed = true;
   payload.source = "local: request body";
 
   StageValue& features = trace.at(Stage::kFeatures);
-  features.tensors = preprocessor.run(payload.json);
+  features.tensors = run_preprocessor_on_redacted(preprocessor, payload.json, capture.redacted);
   features.observed = true;
   features.source = "local: preprocess";
 
@@ -268,7 +271,16 @@ ReplayRun run_replay(const ReplayOptions& options, const CaptureCallback& on_cap
   run.config_origin = config.origin;
 
   // Everything that can stop the run is checked before the first request is sent.
-  const std::vector<Capture> captures = load_captures(options.capture_path);
+  CaptureReadOptions read_options;
+  if (!options.capture_format.empty()) {
+    read_options.format = capture_format_from_name(options.capture_format);
+    if (!read_options.format) {
+      fail_usage("usage.capture_format", "--capture-format " + options.capture_format +
+                                             ": not a capture format (" +
+                                             capture_format_names() + ")");
+    }
+  }
+  const std::vector<Capture> captures = read_captures(options.capture_path, read_options);
   const auto preprocessor = make_preprocessor(config.preprocess);
   const auto postprocessor = make_postprocessor(config.postprocess);
   std::unique_ptr<LocalBackend> backend;
@@ -308,7 +320,8 @@ ReplayRun run_replay(const ReplayOptions& options, const CaptureCallback& on_cap
       outcome.local_ms = local.elapsed_ms;
       const Trace remote = build_remote_trace(capture, endpoint.get(), config);
       outcome.remote_ms = remote.elapsed_ms;
-      outcome.diffs = diff_traces(local, remote, config.tolerances, config.compare);
+      outcome.diffs = diff_traces(local, remote, config.tolerances, config.compare,
+                                  capture.redacted.patterns());
       outcome.verdict = outcome.diffs.first_divergence ? CaptureVerdict::kDiverged
                                                        : CaptureVerdict::kEquivalent;
       outcome.warnings = local.warnings;
