@@ -6,6 +6,7 @@
 #include "harness/pipeline.h"
 #include "harness/transport.h"
 #include "http/http_transport.h"
+#include "preprocess/command.h"
 #include "preprocess/tabular.h"
 
 namespace replay {
@@ -16,6 +17,8 @@ void register_builtin_adapters() {
     register_transport("http", make_http_transport);
     register_transport("https", make_http_transport);
     register_preprocessor("tabular", make_tabular_preprocessor);
+    register_preprocessor("command", make_command_preprocessor);
+    register_postprocessor("command", make_command_postprocessor);
   });
 }
 
