@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev   # unit and integration tests
   libbenchmark-dev            # benchmarks
   python3 python3-numpy       # benchmark peer (numpy.allclose) and test-vector generation
+  python3-sklearn             # scripts/export_sklearn.py and its test (the proof runs sklearn)
+  wrk                         # scripts/bench_record.sh (latency through the record proxy)
 )
 
 missing=()
