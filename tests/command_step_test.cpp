@@ -97,15 +97,16 @@ TEST(CommandStep, ACrashIsAnErrorWithItsStderrAndTheNextCallRestarts) {
 }
 
 TEST(CommandStep, AHangIsKilledAfterTheTimeout) {
-  const auto step = make_preprocessor(worker_spec("hanging.py", /*timeout_ms=*/500));
+  const auto step = make_preprocessor(worker_spec("hanging.py", /*timeout_ms=*/4000));
   const auto start = std::chrono::steady_clock::now();
   std::string id;
   const std::string message = error_of(*step, churn_payload(), &id);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(id, "preprocess.command");
-  EXPECT_NE(message.find("did not answer within 500 ms"), std::string::npos) << message;
-  EXPECT_NE(message.find("working on it..."), std::string::npos) << message;  // its stderr
+  EXPECT_NE(message.find("did not answer within 4000 ms"), std::string::npos) << message;
+  // Its stderr (the timeout leaves Python time to start even on a loaded machine).
+  EXPECT_NE(message.find("working on it..."), std::string::npos) << message;
   EXPECT_LT(seconds, 20.0);
 }
 

@@ -234,6 +234,22 @@ TEST(RecordIntegration, SinkPairsKServeEventsAndStopsOnSigint) {
   EXPECT_EQ(replayed.exit_code, 0) << replayed.out << replayed.err;
 }
 
+TEST(RecordIntegration, AnUpstreamPathGoesBeforeTheTarget) {
+  FixtureServer server = start_fixture_server(
+      {"--model", fixture_path("tabular_mlp.pt"), "--config", fixture_path("tabular.json")});
+  ASSERT_GT(server.port, 0);
+  TempDir dir;
+  Recorder proxy = start_recorder({"--listen", "127.0.0.1:0", "--upstream", server.url() + "/base/",
+                                   "--out", dir.file("c.jsonl")});
+  ASSERT_GT(proxy.port, 0);
+  // The fixture server answers GET /healthz, not GET /base/healthz.
+  EXPECT_EQ(send(server.url(), "GET", "/healthz", "").status, 200);
+  EXPECT_EQ(send(proxy.url(), "GET", "/healthz", "").status, 404);
+  EXPECT_EQ(proxy.child.stop(SIGTERM, 20000), 0);
+  const json capture = json::parse(lines_of(dir.file("c.jsonl")).at(0));
+  EXPECT_EQ(capture["request"]["path"], "/healthz");  // what the client sent
+}
+
 TEST(RecordIntegration, UsageErrors) {
   TempDir dir;
   for (const auto& args : std::vector<std::vector<std::string>>{

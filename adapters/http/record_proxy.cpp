@@ -1,6 +1,7 @@
 // The recording reverse proxy (adapters/record.h) over cpp-httplib's server; the upstream is
 // reached through the Transport for its URL, one transport per request in flight (a pool).
 //
+// An upstream URL with a path (http://model:8080/v1) puts it before each request's target.
 // What is passed through unchanged: the method, the request target (path and query as sent),
 // the end-to-end headers and the body; the upstream's status code, end-to-end headers and body.
 // Hop-by-hop headers (Connection, Keep-Alive, Transfer-Encoding, Content-Length, ...) belong to
@@ -34,6 +35,7 @@ struct RecordProxy::Impl {
   std::vector<std::unique_ptr<Transport>> pool;  // idle transports
   std::atomic<uint64_t> requests{0}, recorded{0}, not_sampled{0}, upstream_errors{0};
   std::atomic<uint64_t> sequence{0};
+  std::string base_path;  // the upstream URL's path, put before each request's target
   bool served = false;
 
   std::unique_ptr<Transport> acquire() {
@@ -65,7 +67,8 @@ struct RecordProxy::Impl {
     ++requests;
     TransportRequest forward;
     forward.method = request.method;
-    forward.path = request.target.empty() ? request.path : request.target;
+    const std::string target = request.target.empty() ? request.path : request.target;
+    forward.path = base_path + target;
     for (const auto& [name, value] : request.headers) {
       if (record_detail::is_hop_by_hop(name) || record_detail::is_server_pseudo_header(name) ||
           record_detail::same_name(name, "Accept-Encoding")) {
@@ -111,7 +114,7 @@ struct RecordProxy::Impl {
     capture.id = "rec-" + record_detail::utc_compact_now() + "-" + std::to_string(++sequence);
     capture.origin = "record";
     capture.request.method = forward.method;
-    capture.request.path = forward.path;
+    capture.request.path = target;
     capture.request.headers = forward.headers;
     capture.request.body = std::move(forward.body);
     capture.meta["source_format"] = "record";
@@ -139,7 +142,10 @@ RecordProxy::RecordProxy(const RecordProxyOptions& options) : impl_(std::make_un
   check_redaction_policy(options.redaction);
   impl.transport_options.timeout_ms = options.upstream_timeout_ms;
   impl.transport_options.max_body_bytes = options.max_body_bytes;
-  impl.release(make_transport(options.upstream_url, impl.transport_options));  // checks the URL
+  std::unique_ptr<Transport> first = make_transport(options.upstream_url, impl.transport_options);
+  impl.base_path = first->url_path();  // checks the URL too
+  while (!impl.base_path.empty() && impl.base_path.back() == '/') impl.base_path.pop_back();
+  impl.release(std::move(first));
   CaptureWriterOptions writer_options;
   writer_options.rotate_bytes = options.rotate_bytes;
   const RedactionPolicy policy = options.redaction;
