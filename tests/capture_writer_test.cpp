@@ -130,5 +130,20 @@ TEST(AsyncCaptureWriter, WritesEverythingPushedBeforeClose) {
   for (const Capture& capture : captures) EXPECT_EQ(capture.meta["prepared"], true);
 }
 
+TEST(AsyncCaptureWriter, ACaptureThatCannotBePreparedIsCountedNotWritten) {
+  TempDir dir;
+  const std::string path = dir.file("out.jsonl");
+  AsyncCaptureWriter writer(path, {}, [](Capture& capture) {
+    if (capture.id == "bad") fail_input("capture.redact", "too deep");
+  });
+  writer.push(capture_of("a", 1));
+  writer.push(capture_of("bad", 1));
+  writer.push(capture_of("b", 1));
+  writer.close();
+  EXPECT_EQ(lines_of(path).size(), 2u);  // the others still written
+  EXPECT_EQ(writer.dropped(), 1u);
+  EXPECT_EQ(writer.first_drop_reason(), "bad: [replay.capture.redact] too deep");
+}
+
 }  // namespace
 }  // namespace replay

@@ -158,6 +158,8 @@ RecordStats RecordSink::stats() const {
   stats.unpaired = impl_->unpaired;
   stats.rejected = impl_->rejected;
   stats.ignored = impl_->ignored;
+  stats.not_written = impl_->writer->dropped();
+  stats.first_not_written = impl_->writer->first_drop_reason();
   return stats;
 }
 

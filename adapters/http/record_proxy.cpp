@@ -199,6 +199,8 @@ RecordStats RecordProxy::stats() const {
   stats.recorded = impl_->recorded;
   stats.not_sampled = impl_->not_sampled;
   stats.upstream_errors = impl_->upstream_errors;
+  stats.not_written = impl_->writer->dropped();
+  stats.first_not_written = impl_->writer->first_drop_reason();
   return stats;
 }
 

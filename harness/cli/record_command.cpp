@@ -69,6 +69,11 @@ void print_stats(const RecordStats& stats, const std::string& out, bool sink) {
               << stats.upstream_errors << " upstream errors";
   }
   std::cout << ")" << std::endl;
+  if (stats.not_written > 0) {
+    std::cerr << "replay: warning: " << stats.not_written
+              << " capture(s) not written because their redaction failed; the first: "
+              << stats.first_not_written << "\n";
+  }
 }
 
 }  // namespace

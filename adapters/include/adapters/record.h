@@ -39,6 +39,8 @@ struct RecordStats {
   uint64_t unpaired = 0;         ///< sink: captures written without their pair
   uint64_t rejected = 0;         ///< sink: requests that were not CloudEvents (answered 400)
   uint64_t ignored = 0;          ///< sink: events of other types than inference request/response
+  uint64_t not_written = 0;      ///< captures whose redaction failed (first_not_written says why)
+  std::string first_not_written;
 };
 
 struct RecordProxyOptions {

@@ -252,8 +252,8 @@ void parse_stages(const ordered_json& value, const std::string& origin, const st
   }
 }
 
-void parse_redacted(const ordered_json& value, const std::string& origin, const std::string& pointer,
-                    Capture* capture) {
+void parse_redacted(const ordered_json& value, const std::string& origin,
+                    const std::string& pointer, Capture* capture) {
   if (!value.is_object()) {
     fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
   }

@@ -154,17 +154,35 @@ void AsyncCaptureWriter::run() {
     const size_t bytes = body_bytes(capture);
     lock.unlock();
     std::string failure;
+    std::string dropped;
     try {
       if (prepare_) prepare_(capture);
-      writer_.write(capture);
     } catch (const Error& error) {
-      failure = error.message();
+      dropped = error.what();
+    }
+    if (dropped.empty()) {
+      try {
+        writer_.write(capture);
+      } catch (const Error& error) {
+        failure = error.message();
+      }
     }
     lock.lock();
     queued_bytes_ -= bytes;
+    if (!dropped.empty() && dropped_++ == 0) drop_reason_ = capture.id + ": " + dropped;
     if (!failure.empty() && error_.empty()) error_ = failure;
     changed_.notify_all();
   }
+}
+
+uint64_t AsyncCaptureWriter::dropped() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return dropped_;
+}
+
+std::string AsyncCaptureWriter::first_drop_reason() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return drop_reason_;
 }
 
 void AsyncCaptureWriter::close() {

@@ -69,6 +69,8 @@ class CaptureWriter {
 /// recording proxy must not make requests wait on the disk); one thread prepares it (e.g.
 /// redacts it), serialises it and writes it. Memory is bounded: push() waits while more than
 /// max_queued_bytes of bodies are queued. close() writes everything pushed, then closes.
+/// A capture whose preparation fails (an Error) is not written and counted in dropped(); a
+/// write that fails stops the writing, and close() reports it.
 class AsyncCaptureWriter {
  public:
   using Prepare = std::function<void(Capture&)>;
@@ -82,6 +84,9 @@ class AsyncCaptureWriter {
   /// Writes what is queued and closes the file. Rethrows the first write error, if any.
   void close();
   uint64_t lines_written() const { return writer_.lines_written(); }
+  /// Captures not written because prepare threw, and the first reason.
+  uint64_t dropped() const;
+  std::string first_drop_reason() const;
 
  private:
   void run();
@@ -89,12 +94,14 @@ class AsyncCaptureWriter {
   CaptureWriter writer_;
   Prepare prepare_;
   size_t max_queued_bytes_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<Capture> queue_;
   size_t queued_bytes_ = 0;
   bool closing_ = false;
   std::string error_;  // the first write error: later pushes are dropped
+  uint64_t dropped_ = 0;
+  std::string drop_reason_;
   std::thread thread_;
 };
 
