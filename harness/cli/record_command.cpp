@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <iostream>
@@ -48,12 +49,17 @@ void block_stop_signals() {
 }
 
 // A thread that waits for SIGINT or SIGTERM and calls `stop`.
-void stop_on_signal(std::function<void()> stop) {
-  std::thread waiter([stop = std::move(stop)] {
+// A stop that comes before the server listens would be lost, so it is repeated until serve()
+// has returned (`served`).
+void stop_on_signal(std::function<void()> stop, std::shared_ptr<std::atomic<bool>> served) {
+  std::thread waiter([stop = std::move(stop), served] {
     const sigset_t signals = stop_signals();
     int received = 0;
     sigwait(&signals, &received);
-    stop();
+    while (!*served) {
+      stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   });
   waiter.detach();
 }
@@ -137,9 +143,11 @@ void add_record_command(CLI::App& app, int* exit_code) {
       block_stop_signals();
       auto server = std::make_shared<RecordProxy>(options);
       const int bound = server->bind(host, port);
-      stop_on_signal([server] { server->stop(); });
+      auto served = std::make_shared<std::atomic<bool>>(false);
+      stop_on_signal([server] { server->stop(); }, served);
       std::cout << "listening on " << host << ":" << bound << std::endl;
       server->serve();
+      *served = true;
       print_stats(server->stats(), args->out, false);
     } else {
       RecordSinkOptions options;
@@ -151,9 +159,11 @@ void add_record_command(CLI::App& app, int* exit_code) {
       block_stop_signals();
       auto server = std::make_shared<RecordSink>(options);
       const int bound = server->bind(host, port);
-      stop_on_signal([server] { server->stop(); });
+      auto served = std::make_shared<std::atomic<bool>>(false);
+      stop_on_signal([server] { server->stop(); }, served);
       std::cout << "listening on " << host << ":" << bound << std::endl;
       server->serve();
+      *served = true;
       print_stats(server->stats(), args->out, true);
     }
     *exit_code = kExitEquivalent;
