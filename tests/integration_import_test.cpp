@@ -162,9 +162,10 @@ TEST(ImportIntegration, ImportRedactsAndTheReplaySaysWhatItCannotRecompute) {
   ASSERT_GT(server.port, 0);
   TempDir dir;
   const std::string out = dir.file("redacted.jsonl");
+  // --redact before SRC: each --redact takes one spec, never the positional.
   const RunResult imported = run_process(
-      {replay_binary(), "import", sample("churn.har"), "--out", out, "--match", "churn:predict",
-       "--redact", "hash:/instances/*/device", "--redact-key-env", "REPLAY_TEST_KEY"},
+      {replay_binary(), "import", "--redact", "hash:/instances/*/device", sample("churn.har"),
+       "--out", out, "--match", "churn:predict", "--redact-key-env", "REPLAY_TEST_KEY"},
       60000, {"REPLAY_TEST_KEY=k3y"});
   ASSERT_EQ(imported.exit_code, 0) << diagnose(imported);
   const std::string text = read_file(out);

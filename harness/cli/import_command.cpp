@@ -31,7 +31,8 @@ void add_redaction_options(CLI::App* command, RedactionArgs* args) {
   command->add_option("--redact", args->specs,
                       "also redact: header:NAME, pointer:/json/pointer (drop; '*' matches any "
                       "one token), hash:/json/pointer (HMAC-SHA256). Authorization, Cookie, "
-                      "Set-Cookie, Proxy-Authorization and X-Api-Key are always dropped");
+                      "Set-Cookie, Proxy-Authorization and X-Api-Key are always dropped")
+      ->allow_extra_args(false);  // one spec per --redact: never the positional SRC
   command->add_option("--redact-key-env", args->key_env,
                       "environment variable holding the HMAC key of hash: redactions");
 }
