@@ -10,6 +10,7 @@
 #include "protocols/json_codec.h"
 #include "protocols/tfserving.h"
 #include "protocols/torchserve.h"
+#include "preprocess/command.h"
 #include "preprocess/tabular.h"
 
 namespace replay {
@@ -23,6 +24,8 @@ void register_builtin_adapters() {
     register_protocol("json", make_json_codec);
     register_protocol("tfserving", make_tfserving_codec);
     register_protocol("torchserve", make_torchserve_codec);
+    register_preprocessor("command", make_command_preprocessor);
+    register_postprocessor("command", make_command_postprocessor);
   });
 }
 

@@ -15,6 +15,8 @@ packages=(
   libbenchmark-dev            # benchmarks
   python3 python3-numpy       # benchmark peer (numpy.allclose) and test-vector generation
   python3-torch               # Python peer servers in the integration tests (/usr/bin/python3)
+  python3-sklearn             # scripts/export_sklearn.py and its test (the proof runs sklearn)
+  wrk                         # scripts/bench_record.sh (latency through the record proxy)
 )
 
 missing=()

@@ -82,6 +82,30 @@ TEST(JsonDiff, CountsBeyondTheCollectionLimit) {
   EXPECT_EQ(result.differences.size(), 5u);
 }
 
+TEST(JsonDiff, IgnoredPointersAreSkippedWhateverTheyHold) {
+  // Production logged the payload before redaction; the capture holds it after.
+  const nlohmann::json production = nlohmann::json::parse(
+      R"({"instances": [{"age": 30, "email": "a@b.c", "user": "u1"}, {"age": 31, "email": "d@e.f", "user": "u2"}]})");
+  const nlohmann::json local = nlohmann::json::parse(
+      R"({"instances": [{"age": 30, "user": "hmac-sha256:aa"}, {"age": 32, "user": "hmac-sha256:bb"}]})");
+  JsonDiffOptions options;
+  options.ignore_pointers = {"/instances/*/email", "/instances/*/user"};
+  const JsonDiffResult result = diff_json(production, local, options);
+  ASSERT_EQ(result.total, 1u);  // the age that really differs, only
+  EXPECT_EQ(result.differences[0].pointer, "/instances/1/age");
+  EXPECT_EQ(result.ignored, 4u);
+  // Without the list the redacted fields are differences.
+  EXPECT_EQ(diff_json(production, local).total, 5u);
+  // A whole subtree, and a value present on one side only.
+  options.ignore_pointers = {"/instances"};
+  EXPECT_EQ(diff_json(production, local, options).total, 0u);
+  options.ignore_pointers = {"/extra"};
+  EXPECT_EQ(diff_json(nlohmann::json::parse(R"({"a": 1})"),
+                      nlohmann::json::parse(R"({"a": 1, "extra": 2})"), options)
+                .total,
+            0u);
+}
+
 TEST(JsonDiff, KindNames) {
   EXPECT_EQ(json_difference_kind_name(Kind::kMissing), "missing");
   EXPECT_EQ(json_difference_kind_name(Kind::kExtra), "extra");

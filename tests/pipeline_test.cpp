@@ -282,10 +282,10 @@ TEST(Tabular, SpecErrorsNameThePointerInTheSpec) {
             "[replay.config.preprocess] /columns: missing (the list of columns)");
   EXPECT_EQ(spec_error({{"type", "tabular"}, {"columns", json::array()}}),
             "[replay.config.preprocess] /columns: expected a non-empty list");
-  // Registered types sort after the built-ins' names here, so the prefix is stable.
+  // The known types, sorted: the built-ins and the adapters' (command, tabular).
   EXPECT_EQ(spec_error({{"type", "pandas"}})
                 .rfind("[replay.config.preprocess] /type: unknown preprocessor \"pandas\" (known: "
-                       "default, tabular",
+                       "command, default, tabular",
                        0),
             0u);
   EXPECT_EQ(spec_error("tabular"),
@@ -419,7 +419,7 @@ TEST(Postprocess, SpecErrors) {
   EXPECT_EQ(
       error({{"type", "softmax"}})
           .rfind("[replay.config.postprocess] /type: unknown postprocessor \"softmax\" (known: "
-                 "argmax, identity, ",
+                 "argmax, command, identity, ",
                  0),
       0u);
   EXPECT_EQ(error({{"type", "threshold"}, {"apply", "tanh"}}),

@@ -2,6 +2,7 @@
 
 #include "harness/error.h"
 #include "harness/json_text.h"
+#include "harness/payload.h"
 #include "json_fields.h"
 
 namespace replay {
@@ -16,7 +17,10 @@ class JsonCodec final : public ProtocolCodec {
   DecodedRequest decode_request(const CapturedRequest& request,
                                 const std::string& origin) const override {
     DecodedRequest decoded;
-    decoded.payload = parse_json_text(request.body, origin + ": request body", "capture.payload");
+    // JSON, or CSV rows ({"instances": [[...]]}) when the request says text/csv; the remote
+    // still gets the captured bytes.
+    decoded.payload =
+        parse_payload(request.body, request.headers, origin + ": request body", "capture.payload");
     return decoded;
   }
 

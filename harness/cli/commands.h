@@ -6,6 +6,7 @@
 
 #include "harness/fingerprint.h"
 #include "harness/replay.h"
+#include "harness/redaction.h"
 
 namespace replay::cli {
 
@@ -25,6 +26,18 @@ struct ReportTarget {
 ReportTarget parse_report_spec(const std::string& spec);
 /// Writes every requested report of a run, each atomically.
 void write_reports(const ReplayRun& run, const std::vector<ReportTarget>& targets);
+void add_import_command(CLI::App& app, int* exit_code);  // replay import SRC --out F
+void add_record_command(CLI::App& app, int* exit_code);  // replay record --listen/--sink ...
+
+/// --redact SPEC... and --redact-key-env NAME, shared by `replay import` and `replay record`.
+struct RedactionArgs {
+  std::vector<std::string> specs;
+  std::string key_env;
+};
+void add_redaction_options(CLI::App* command, RedactionArgs* args);
+/// The default headers plus the specs, with the key read from the environment. Throws
+/// usage.redact.
+RedactionPolicy redaction_policy(const RedactionArgs& args);
 
 /// The options that say what a fingerprint covers (--artifact, --python-env, --docker-inspect,
 /// --image-digest, --no-runtime), shared by `replay env` and `replay agent`.

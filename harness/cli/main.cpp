@@ -165,7 +165,11 @@ int main(int argc, char** argv) {
   std::optional<double> atol, rtol;
   bool no_preflight = false;
   app.add_option("--capture", options.capture_path,
-                 "capture file: one capture, a JSON array, JSON Lines, or a bare payload");
+                 "capture file: one capture, a JSON array, JSON Lines, a bare payload, or a "
+                 "SageMaker Data Capture, KServe logger, HAR or GoReplay file");
+  app.add_option("--capture-format", options.capture_format,
+                 "the capture file's format: replay, sagemaker, kserve, har, gor (default: "
+                 "recognised by its content)");
   app.add_option("--local", options.model_path, "TorchScript model to run locally");
   app.add_option("--remote", options.remote_url,
                  "prediction endpoint URL (default: the capture's recorded response)");
@@ -257,6 +261,8 @@ int main(int argc, char** argv) {
   replay::cli::add_env_command(app, &exit_code);
   replay::cli::add_agent_command(app, &exit_code);
   replay::cli::add_merge_command(app, &exit_code);
+  replay::cli::add_import_command(app, &exit_code);
+  replay::cli::add_record_command(app, &exit_code);
   app.require_subcommand(0, 1);
 
   std::vector<replay::cli::ReportTarget> targets;

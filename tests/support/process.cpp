@@ -139,6 +139,49 @@ void Child::kill() {
   }
 }
 
+int Child::stop(int signal, int timeout_ms, std::string* out) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, signal);
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  int status = 0;
+  bool exited = false;
+  char buffer[4096];
+  while (Clock::now() < deadline) {
+    if (stdout_fd_ >= 0) {
+      pollfd fd = {stdout_fd_, POLLIN, 0};
+      if (poll(&fd, 1, 20) > 0) {
+        const ssize_t got = read(stdout_fd_, buffer, sizeof(buffer));
+        if (got > 0 && out != nullptr) out->append(buffer, static_cast<size_t>(got));
+        if (got <= 0) {
+          close(stdout_fd_);
+          stdout_fd_ = -1;
+        }
+      }
+    } else {
+      usleep(20000);
+    }
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      exited = true;
+      break;
+    }
+  }
+  if (!exited) {
+    kill();
+    return -1;
+  }
+  pid_ = -1;
+  if (stdout_fd_ >= 0) {
+    for (;;) {
+      const ssize_t got = read(stdout_fd_, buffer, sizeof(buffer));
+      if (got <= 0) break;
+      if (out != nullptr) out->append(buffer, static_cast<size_t>(got));
+    }
+    close(stdout_fd_);
+    stdout_fd_ = -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 Child Child::start(const std::vector<std::string>& argv, const std::string& ready_prefix,
                    std::string* ready_rest, int timeout_ms) {
   int out_pipe[2];

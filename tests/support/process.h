@@ -37,6 +37,10 @@ class Child {
                      std::string* ready_rest, int timeout_ms = 30000);
   pid_t pid() const { return pid_; }
   void kill();
+  /// Sends `signal` to the child and waits up to timeout_ms for it to exit; returns its exit
+  /// status (-1 when it was killed by a signal or did not exit in time, then SIGKILLed). What it
+  /// printed on stdout after the ready line is appended to *out when given.
+  int stop(int signal, int timeout_ms, std::string* out = nullptr);
 
  private:
   pid_t pid_ = -1;

@@ -1,6 +1,7 @@
 #pragma once
 /// The built-in adapters, registered explicitly by each executable (no static-initialiser
-/// magic, which static libraries drop): the HTTP(S) transport and the tabular preprocessor.
+/// magic, which static libraries drop): the HTTP(S) transport, the tabular preprocessor and the
+/// command step (preprocess and postprocess).
 
 namespace replay {
 

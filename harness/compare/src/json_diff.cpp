@@ -45,6 +45,7 @@ class Differ {
       : options_(options), result_(result) {}
 
   void diff(const json& expected, const json& actual, std::string& pointer) {
+    if (ignored(pointer)) return;
     const Category expected_category = category(expected);
     if (expected_category != category(actual)) {
       ++result_->leaves_compared;
@@ -85,10 +86,10 @@ class Differ {
       pointer += '/';
       pointer += json_pointer_token(order <= 0 ? e.key() : a.key());
       if (order < 0) {
-        add(JsonDifference::Kind::kMissing, pointer, *e, json());
+        if (!ignored(pointer)) add(JsonDifference::Kind::kMissing, pointer, *e, json());
         ++e;
       } else if (order > 0) {
-        add(JsonDifference::Kind::kExtra, pointer, json(), *a);
+        if (!ignored(pointer)) add(JsonDifference::Kind::kExtra, pointer, json(), *a);
         ++a;
       } else {
         diff(*e, *a, pointer);
@@ -106,9 +107,9 @@ class Differ {
       pointer += '/';
       pointer += std::to_string(i);
       if (i >= actual.size()) {
-        add(JsonDifference::Kind::kMissing, pointer, expected[i], json());
+        if (!ignored(pointer)) add(JsonDifference::Kind::kMissing, pointer, expected[i], json());
       } else if (i >= expected.size()) {
-        add(JsonDifference::Kind::kExtra, pointer, json(), actual[i]);
+        if (!ignored(pointer)) add(JsonDifference::Kind::kExtra, pointer, json(), actual[i]);
       } else {
         diff(expected[i], actual[i], pointer);
       }
@@ -130,6 +131,17 @@ class Differ {
       abs_error = std::fabs(a - e);
     }
     return abs_error <= options_.atol + options_.rtol * std::fabs(expected.get<double>());
+  }
+
+  // Counts the value as ignored when a pattern matches its pointer: its subtree is not visited.
+  bool ignored(const std::string& pointer) {
+    for (const std::string& pattern : options_.ignore_pointers) {
+      if (json_pointer_matches(pattern, pointer, /*or_below=*/false)) {
+        ++result_->ignored;
+        return true;
+      }
+    }
+    return false;
   }
 
   void add(JsonDifference::Kind kind, const std::string& pointer, const json& expected,

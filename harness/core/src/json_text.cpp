@@ -82,6 +82,46 @@ void write_text_file(const std::string& path, const std::string& content,
   if (!out) fail_input(area + ".write", path + ": cannot write: " + std::strerror(errno));
 }
 
+std::optional<std::vector<std::string>> json_pointer_tokens(std::string_view pointer) {
+  std::vector<std::string> tokens;
+  if (pointer.empty()) return tokens;
+  if (pointer.front() != '/') return std::nullopt;
+  size_t start = 1;
+  for (;;) {
+    const size_t slash = pointer.find('/', start);
+    const std::string_view raw =
+        pointer.substr(start, slash == std::string_view::npos ? std::string_view::npos
+                                                              : slash - start);
+    std::string token;
+    token.reserve(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '~' && i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
+        token += raw[i + 1] == '0' ? '~' : '/';
+        ++i;
+      } else {
+        token += raw[i];
+      }
+    }
+    tokens.push_back(std::move(token));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return tokens;
+}
+
+bool json_pointer_matches(std::string_view pattern, std::string_view pointer, bool or_below) {
+  const auto pattern_tokens = json_pointer_tokens(pattern);
+  const auto pointer_tokens = json_pointer_tokens(pointer);
+  if (!pattern_tokens || !pointer_tokens) return false;
+  if (pointer_tokens->size() < pattern_tokens->size()) return false;
+  if (!or_below && pointer_tokens->size() != pattern_tokens->size()) return false;
+  for (size_t i = 0; i < pattern_tokens->size(); ++i) {
+    const std::string& want = (*pattern_tokens)[i];
+    if (want != "*" && want != (*pointer_tokens)[i]) return false;
+  }
+  return true;
+}
+
 std::string json_pointer_token(const std::string& key) {
   std::string out;
   out.reserve(key.size());

@@ -15,11 +15,13 @@
 #include <cstring>
 #include <string_view>
 
+#include "capture_internal.h"
 #include "harness/base64.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
 #include "harness/tensor_io.h"
 #include "harness/transport.h"
+#include "importers.h"
 
 namespace replay {
 namespace {
@@ -27,9 +29,6 @@ namespace {
 using nlohmann::json;
 using nlohmann::ordered_json;
 
-/// Files above this are refused before reading: a capture is a handful of requests, and a
-/// mistaken path (a model, a dataset) should fail fast rather than exhaust memory.
-constexpr uint64_t kMaxCaptureBytes = uint64_t{1} << 30;
 
 [[noreturn]] void fail_schema(const std::string& origin, const std::string& pointer,
                               const std::string& message) {
@@ -291,6 +290,55 @@ void parse_stages(const ordered_json& value, const std::string& origin, const st
   }
 }
 
+void parse_redacted(const ordered_json& value, const std::string& origin,
+                    const std::string& pointer, Capture* capture) {
+  if (!value.is_object()) {
+    fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
+  }
+  check_keys(value, {"pointers", "headers"}, origin, pointer);
+  if (value.contains("pointers")) {
+    const ordered_json& pointers = value["pointers"];
+    const std::string where = child(pointer, "pointers");
+    if (!pointers.is_array()) {
+      fail_schema(origin, where, "expected an array, got " + type_phrase(pointers));
+    }
+    for (size_t i = 0; i < pointers.size(); ++i) {
+      const ordered_json& item = pointers[i];
+      const std::string item_where = child(where, i);
+      if (!item.is_object()) {
+        fail_schema(origin, item_where,
+                    "expected {\"pointer\", \"action\"}, got " + type_phrase(item));
+      }
+      check_keys(item, {"pointer", "action"}, origin, item_where);
+      CaptureRedactions::Pointer entry;
+      if (!item.contains("pointer")) fail_schema(origin, item_where, "missing \"pointer\"");
+      entry.pattern = expect_string(item["pointer"], origin, child(item_where, "pointer"));
+      if (!json_pointer_tokens(entry.pattern)) {
+        fail_schema(origin, child(item_where, "pointer"),
+                    "not a JSON pointer: " + item["pointer"].dump());
+      }
+      entry.action = item.contains("action")
+                         ? expect_string(item["action"], origin, child(item_where, "action"))
+                         : "drop";
+      if (entry.action != "drop" && entry.action != "hash") {
+        fail_schema(origin, child(item_where, "action"),
+                    "expected \"drop\" or \"hash\", got " + item["action"].dump());
+      }
+      capture->redacted.pointers.push_back(std::move(entry));
+    }
+  }
+  if (value.contains("headers")) {
+    const ordered_json& headers = value["headers"];
+    const std::string where = child(pointer, "headers");
+    if (!headers.is_array()) {
+      fail_schema(origin, where, "expected an array of header names, got " + type_phrase(headers));
+    }
+    for (size_t i = 0; i < headers.size(); ++i) {
+      capture->redacted.headers.push_back(expect_string(headers[i], origin, child(where, i)));
+    }
+  }
+}
+
 /// One element of the file: a capture object, or a bare payload (an object without "request").
 /// `exact_text` is the element's own text when it is at hand (single object, JSON Lines line).
 Capture parse_capture(const ordered_json& value, const std::string& origin,
@@ -307,7 +355,8 @@ Capture parse_capture(const ordered_json& value, const std::string& origin,
     capture.request.body = exact_text.empty() ? value.dump() : std::string(exact_text);
     return capture;
   }
-  check_keys(value, {"format", "id", "request", "response", "stages", "meta"}, origin, pointer);
+  check_keys(value, {"format", "id", "request", "response", "stages", "meta", "redacted"}, origin,
+             pointer);
   if (value.contains("format")) {
     const ordered_json& format = value["format"];
     if (!format.is_number_integer()) {
@@ -341,7 +390,26 @@ Capture parse_capture(const ordered_json& value, const std::string& origin,
     }
     capture.meta = json(value["meta"]);
   }
+  if (value.contains("redacted")) {
+    parse_redacted(value["redacted"], origin, child(pointer, "redacted"), &capture);
+  }
   return capture;
+}
+
+/// One non-blank JSON Lines line.
+Capture parse_line(std::string_view line, const std::string& origin, size_t line_number,
+                   size_t index) {
+  const std::string line_origin = origin + ":" + std::to_string(line_number);
+  ordered_json value;
+  try {
+    value = ordered_json::parse(line.begin(), line.end());
+  } catch (const json::parse_error& error) {
+    size_t unused_line = 0, column = 0;
+    line_column(line, error.byte == 0 ? 0 : error.byte - 1, &unused_line, &column);
+    fail_input("capture.parse",
+               line_origin + ":" + std::to_string(column) + ": " + short_parse_message(error));
+  }
+  return parse_capture(value, line_origin, "", index, trim(line), origin);
 }
 
 std::vector<Capture> parse_json_lines(std::string_view text, const std::string& origin) {
@@ -355,7 +423,7 @@ std::vector<Capture> parse_json_lines(std::string_view text, const std::string& 
     const std::string_view line = text.substr(start, end - start);
     start = end + 1;
     if (is_blank(line)) continue;
-    captures.push_back(parse_capture_line(line, origin, line_number, captures.size()));
+    captures.push_back(parse_line(line, origin, line_number, captures.size()));
   }
   return captures;
 }
@@ -379,19 +447,18 @@ bool looks_like_json_lines(std::string_view text) {
 
 }  // namespace
 
-Capture parse_capture_line(std::string_view line, const std::string& file_origin,
-                           size_t line_number, size_t index) {
-  const std::string line_origin = file_origin + ":" + std::to_string(line_number);
-  ordered_json value;
-  try {
-    value = ordered_json::parse(line.begin(), line.end());
-  } catch (const json::parse_error& error) {
-    size_t unused_line = 0, column = 0;
-    line_column(line, error.byte == 0 ? 0 : error.byte - 1, &unused_line, &column);
-    fail_input("capture.parse",
-               line_origin + ":" + std::to_string(column) + ": " + short_parse_message(error));
-  }
-  return parse_capture(value, line_origin, "", index, trim(line), file_origin);
+std::vector<std::string> CaptureRedactions::patterns() const {
+  std::vector<std::string> out;
+  out.reserve(pointers.size());
+  for (const Pointer& pointer : pointers) out.push_back(pointer.pattern);
+  return out;
+}
+
+std::optional<Capture> parse_capture_line(std::string_view line, const std::string& file,
+                                          size_t line_number, size_t index) {
+  if (is_blank(line)) return std::nullopt;
+  if (line_number == 1) line = strip_bom(line);
+  return parse_line(line, file, line_number, index);
 }
 
 std::vector<Capture> parse_captures(const std::string& text_in, const std::string& origin) {
@@ -495,10 +562,24 @@ ordered_json capture_to_json(const Capture& capture) {
   }
   if (!stages.empty()) out["stages"] = std::move(stages);
   if (!capture.meta.empty()) out["meta"] = ordered_json(capture.meta);
+  if (!capture.redacted.empty()) {
+    ordered_json redacted = ordered_json::object();
+    if (!capture.redacted.pointers.empty()) {
+      ordered_json pointers = ordered_json::array();
+      for (const auto& pointer : capture.redacted.pointers) {
+        pointers.push_back({{"pointer", pointer.pattern}, {"action", pointer.action}});
+      }
+      redacted["pointers"] = std::move(pointers);
+    }
+    if (!capture.redacted.headers.empty()) redacted["headers"] = capture.redacted.headers;
+    out["redacted"] = std::move(redacted);
+  }
   return out;
 }
 
-std::vector<Capture> load_captures(const std::string& path) {
+bool is_utf8_text(std::string_view bytes) { return is_valid_utf8(bytes); }
+
+std::string read_capture_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     fail_input("capture.read", path + ": cannot open: " + std::strerror(errno));
@@ -536,7 +617,7 @@ std::vector<Capture> load_captures(const std::string& path) {
     }
     text.append(buffer, static_cast<size_t>(got));
   }
-  return parse_captures(text, path);
+  return text;
 }
 
 }  // namespace replay

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -170,9 +171,64 @@ class WholeFileSource final : public CaptureSource {
   size_t next_ = 0;
 };
 
+// The formats production writes, through their importers (capture_format.h).
+class ImportedSource final : public CaptureSource {
+ public:
+  ImportedSource(std::unique_ptr<CaptureReader> reader, std::string name)
+      : reader_(std::move(reader)), name_(std::move(name)) {}
+  std::optional<CaptureRecord> next() override {
+    if (done_) return std::nullopt;
+    CaptureRecord record;
+    record.index = index_++;
+    try {
+      std::optional<Capture> capture = reader_->next();
+      if (!capture) return std::nullopt;
+      record.id = capture->id;
+      record.capture = std::move(capture);
+      consecutive_errors_ = 0;
+    } catch (const Error& error) {
+      // An importer reads past the record it could not read: go on, unless it keeps failing
+      // (a whole-document format that is broken fails the same way every time).
+      record.id = name_ + "#" + std::to_string(record.index + 1);
+      record.error_id = error.id();
+      record.error_message = error.what();
+      done_ = ++consecutive_errors_ >= 2 && !streams_by_record();
+      if (consecutive_errors_ >= 100) done_ = true;
+    }
+    return record;
+  }
+  std::string describe() const override { return name_; }
+  bool streaming() const override { return streams_by_record(); }
+
+ private:
+  bool streams_by_record() const { return reader_->format() != CaptureFormat::kHar; }
+  std::unique_ptr<CaptureReader> reader_;
+  std::string name_;
+  size_t index_ = 0;
+  int consecutive_errors_ = 0;
+  bool done_ = false;
+};
+
 }  // namespace
 
-std::unique_ptr<CaptureSource> open_capture_source(const std::string& path) {
+std::unique_ptr<CaptureSource> open_capture_source(const std::string& path,
+                                                   const CaptureReadOptions& options) {
+  if (path != "-") {
+    // Another format than replay's own, named or recognised from the first bytes: its importer.
+    std::optional<CaptureFormat> format = options.format;
+    if (!format) {
+      std::ifstream head_stream(path, std::ios::binary);
+      std::string head(8192, '\0');
+      head_stream.read(head.data(), static_cast<std::streamsize>(head.size()));
+      head.resize(static_cast<size_t>(head_stream.gcount()));
+      if (!head.empty()) format = detect_capture_format(head);
+    }
+    if (format && *format != CaptureFormat::kReplay) {
+      CaptureReadOptions with_format = options;
+      with_format.format = format;
+      return std::make_unique<ImportedSource>(open_capture_reader(path, with_format), path);
+    }
+  }
   const bool from_stdin = path == "-";
   const std::string name = from_stdin ? "(standard input)" : path;
   int fd = from_stdin ? ::dup(STDIN_FILENO) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -236,6 +236,13 @@ Tensor read_npy(const std::string& path, const std::string& name) {
                    name.empty() ? base_name(path) : name, path);
 }
 
+Tensor npy_from_bytes(std::string bytes, const std::string& name, const std::string& where) {
+  auto owner = std::make_shared<std::string>(std::move(bytes));
+  const std::byte* data = reinterpret_cast<const std::byte*>(owner->data());
+  const size_t size = owner->size();
+  return parse_npy(data, size, std::shared_ptr<const void>(owner, owner->data()), name, where);
+}
+
 void write_npy(const std::string& path, const Tensor& tensor) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   const std::string bytes = npy_bytes(tensor);

@@ -75,15 +75,22 @@ void diff_tensor_stage(const StageValue& local, const StageValue& remote,
 }
 
 void diff_json_stage(const StageValue& local, const StageValue& remote,
-                     const ToleranceSet& tolerances, StageDiff* diff) {
+                     const ToleranceSet& tolerances, const std::vector<std::string>& ignored,
+                     StageDiff* diff) {
   const std::string stage(stage_name(diff->stage));
   const Tolerance tolerance = tolerances.resolve(stage, stage);
   JsonDiffOptions options;
+  options.ignore_pointers = ignored;
   if (tolerance.rule != Rule::kExact) {
     options.atol = tolerance.atol.value_or(default_atol(DType::kFloat64));
     options.rtol = tolerance.rtol.value_or(default_rtol(DType::kFloat64));
   }
   diff->json = diff_json(remote.json, local.json, options);
+  if (diff->json->ignored > 0) {
+    std::string patterns;
+    for (const std::string& pattern : ignored) patterns += (patterns.empty() ? "" : ", ") + pattern;
+    diff->notes.push_back("redacted when the capture was made, not compared: " + patterns);
+  }
   if (diff->json->total > 0) {
     diff->verdict = StageVerdict::kDiverged;
   } else if (local.json == remote.json) {
@@ -123,7 +130,8 @@ const TensorComparison* StageDiff::worst() const {
 }
 
 StageDiffs diff_traces(const Trace& local, const Trace& remote, const ToleranceSet& tolerances,
-                       const CompareOptions& compare_options) {
+                       const CompareOptions& compare_options,
+                       const std::vector<std::string>& redacted_pointers) {
   StageDiffs result;
   for (Stage stage : all_stages()) {
     StageDiff diff;
@@ -145,7 +153,9 @@ StageDiffs diff_traces(const Trace& local, const Trace& remote, const ToleranceS
       if (!stage_spec(stage).class_scores) stage_options.auto_class_scores = false;
       diff_tensor_stage(local_value, remote_value, tolerances, stage_options, &diff);
     } else if (local_value.tensors.empty() && remote_value.tensors.empty()) {
-      diff_json_stage(local_value, remote_value, tolerances, &diff);
+      diff_json_stage(local_value, remote_value, tolerances,
+                      stage == Stage::kPayload ? redacted_pointers : std::vector<std::string>{},
+                      &diff);
     } else {
       diff.verdict = StageVerdict::kDiverged;
       diff.notes.push_back(std::string("not comparable: the ") +

@@ -435,7 +435,16 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   run.config_origin = config->origin;
 
   // Everything that can stop the run is checked before the first request is sent.
-  std::unique_ptr<CaptureSource> source = open_capture_source(options.capture_path);
+  CaptureReadOptions read_options;
+  if (!options.capture_format.empty()) {
+    read_options.format = capture_format_from_name(options.capture_format);
+    if (!read_options.format) {
+      fail_usage("usage.capture_format", "--capture-format " + options.capture_format +
+                                             ": not a capture format (" +
+                                             capture_format_names() + ")");
+    }
+  }
+  std::unique_ptr<CaptureSource> source = open_capture_source(options.capture_path, read_options);
   std::optional<CaptureRecord> first = source->next();
   if (!first) fail_input("capture.empty", source->describe() + ": holds no capture");
   const std::string first_path = first->capture ? first->capture->request.path : "/";

@@ -8,6 +8,7 @@
 
 #include "harness/error.h"
 #include "harness/pairing.h"
+#include "harness/redaction.h"
 
 namespace replay {
 namespace {
@@ -245,7 +246,8 @@ Trace Replayer::local_trace(const Capture& capture, const DecodedRequest& decode
                  capture.origin + ": the configured preprocessing reads a JSON payload, but this " +
                      protocol + " request body is not JSON");
     }
-    features.tensors = parts_.preprocessor->run(decoded.payload);
+    features.tensors =
+        run_preprocessor_on_redacted(*parts_.preprocessor, decoded.payload, capture.redacted);
     features.source = configured ? "local: preprocess" : "local: default preprocess";
   }
 
@@ -315,8 +317,9 @@ CaptureOutcome Replayer::replay(const Capture& capture, int noise_runs) {
     const Trace remote = remote_trace(capture, decoded, local, &outcome, &summary);
     outcome.remote_ms = remote.elapsed_ms;
     outcome.attempts = transport_ ? 1 : 0;
-    outcome.diffs =
-        diff_traces(local, remote, parts_.config->tolerances, parts_.config->compare);
+    // Fields redacted when the capture was made are never a payload divergence.
+    outcome.diffs = diff_traces(local, remote, parts_.config->tolerances, parts_.config->compare,
+                                capture.redacted.patterns());
     if (noise_runs > 0) {
       // Each side's own run-to-run spread, per stage and tensor.
       NoiseFloors local_noise, remote_noise;

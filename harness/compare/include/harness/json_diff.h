@@ -25,12 +25,18 @@ struct JsonDiffOptions {
   double rtol = 0;
   /// Stop collecting after this many differences (the count is still exact).
   size_t max_differences = 100;
+  /// Pointer patterns not compared: a value at (or under) a pointer one of them matches is
+  /// skipped on both sides, whatever it holds. "*" as a whole token matches any one token
+  /// ("/instances/*/email"); see json_pointer_matches. The payload stage passes the fields
+  /// redacted at capture time, which differ from production's by construction.
+  std::vector<std::string> ignore_pointers;
 };
 
 struct JsonDiffResult {
   size_t total = 0;  ///< every difference found
   std::vector<JsonDifference> differences;  ///< at most max_differences, in document order
   size_t leaves_compared = 0;
+  size_t ignored = 0;  ///< values skipped because ignore_pointers matched them
 };
 
 /// `expected` is the reference side (production by default), `actual` the other side.

@@ -37,6 +37,23 @@ struct CapturedResponse {
   bool body_binary = false;
 };
 
+/// What was taken out of a capture before it was written: by `replay record`, `replay import`,
+/// or reading another format with --capture (README: "Redaction"). Written as
+///   "redacted": {"pointers": [{"pointer": "/instances/*/email", "action": "drop"}],
+///                "headers": ["Authorization"]}
+struct CaptureRedactions {
+  struct Pointer {
+    std::string pattern;  ///< a JSON pointer into the payload; "*" matches any one token
+    std::string action;   ///< "drop" (removed) or "hash" (replaced by its HMAC-SHA256)
+  };
+  std::vector<Pointer> pointers;     ///< only the patterns that matched a value of this capture
+  std::vector<std::string> headers;  ///< header names dropped, as they were spelled
+
+  bool empty() const { return pointers.empty() && headers.empty(); }
+  /// The pointer patterns alone: what the payload diff skips.
+  std::vector<std::string> patterns() const;
+};
+
 struct Capture {
   std::string id;  ///< from the file, else "<file>#<index>" (1-based)
   CapturedRequest request;
@@ -48,21 +65,25 @@ struct Capture {
   nlohmann::json meta = nlohmann::json::object();
   /// "file.json" or "file.jsonl:12": where the capture was read, for messages.
   std::string origin;
+  /// Payload fields and headers redacted when the capture was made (empty for most captures).
+  CaptureRedactions redacted;
 };
 
-/// Reads every capture in `path`. Throws Error kInput "capture.*" naming the file and the place
-/// in it (line and column for parse errors, JSON pointer for schema errors): capture.empty,
-/// capture.parse, capture.schema, capture.read.
+/// Reads every capture in `path`, in this format or any format capture_format.h detects (a
+/// SageMaker Data Capture file, KServe logger events, HAR, GoReplay). Throws Error kInput
+/// "capture.*" naming the file and the place in it (line and column for parse errors, JSON
+/// pointer for schema errors): capture.empty, capture.parse, capture.schema, capture.read, and
+/// the importers' ids. read_captures (capture_format.h) takes options and streams.
 std::vector<Capture> load_captures(const std::string& path);
 
 /// Same, from text already in memory; `origin` names it in messages.
 std::vector<Capture> parse_captures(const std::string& text, const std::string& origin);
 
-/// One line of a JSON Lines capture file (a capture object or a bare payload). `index` is its
-/// 0-based position among the file's captures (for the generated id "<file>#<index+1>").
-/// Throws Error kInput "capture.parse" ("<file>:<line>:<column>: ...") or "capture.schema".
-Capture parse_capture_line(std::string_view line, const std::string& file_origin,
-                           size_t line_number, size_t index);
+/// One line of a JSON Lines capture file, read as parse_captures reads it: `line_number` is
+/// 1-based, `index` the capture's 0-based position (for its default id "<file>#<index+1>").
+/// nullopt for a blank line. For readers that stream a file one line at a time.
+std::optional<Capture> parse_capture_line(std::string_view line, const std::string& file,
+                                          size_t line_number, size_t index);
 
 /// One capture as a format-1 capture object (what parse_captures reads back to an equal
 /// capture): bodies as "body" when they are valid UTF-8 text and not marked binary, else

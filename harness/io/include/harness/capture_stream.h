@@ -16,6 +16,7 @@
 #include <string>
 
 #include "harness/capture.h"
+#include "harness/capture_format.h"
 
 namespace replay {
 
@@ -43,9 +44,14 @@ class CaptureSource {
   virtual bool streaming() const = 0;
 };
 
-/// Opens `path` ("-": standard input). Throws Error kInput "capture.read" (cannot open, a
-/// directory), "capture.empty" (nothing but blank lines), and, for a whole-document file, the
-/// errors of parse_captures (a file that is one malformed document has no records to go on with).
-std::unique_ptr<CaptureSource> open_capture_source(const std::string& path);
+/// Opens `path` ("-": standard input). Replay's own JSON Lines stream here, each malformed line
+/// its own record; the formats production writes (capture_format.h: SageMaker, KServe logger,
+/// HAR, GoReplay), detected from the first bytes or named in `options`, are read through their
+/// importers (an importer's error is a record too, and reading goes on while the importer can).
+/// Throws Error kInput "capture.read" (cannot open, a directory), "capture.empty" (nothing but
+/// blank lines), and, for a whole-document file, the errors of parse_captures (a file that is
+/// one malformed document has no records to go on with).
+std::unique_ptr<CaptureSource> open_capture_source(const std::string& path,
+                                                   const CaptureReadOptions& options = {});
 
 }  // namespace replay

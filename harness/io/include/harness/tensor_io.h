@@ -30,6 +30,9 @@ nlohmann::json tensor_to_json(const Tensor& tensor);
 /// Large files are memory-mapped, not copied. Throws Error kInput "tensor.npy".
 Tensor read_npy(const std::string& path, const std::string& name = "");
 void write_npy(const std::string& path, const Tensor& tensor);
+/// .npy bytes already in memory (e.g. from a command step's answer); the tensor keeps them.
+/// `where` names them in messages. Throws Error kInput "tensor.npy".
+Tensor npy_from_bytes(std::string bytes, const std::string& name, const std::string& where);
 
 /// .npz (stored or deflated), every array by its name without ".npy". Throws "tensor.npz".
 std::vector<Tensor> read_npz(const std::string& path);

@@ -45,8 +45,10 @@ struct StageDiffs {
 };
 
 /// Compares `local` against `remote` (production is the reference unless a tolerance says
-/// otherwise). Never throws for data.
+/// otherwise). `redacted_pointers`: payload pointer patterns redacted when the capture was made
+/// (Capture::redacted), which the payload stage does not compare. Never throws for data.
 StageDiffs diff_traces(const Trace& local, const Trace& remote, const ToleranceSet& tolerances,
-                       const CompareOptions& compare_options);
+                       const CompareOptions& compare_options,
+                       const std::vector<std::string>& redacted_pointers = {});
 
 }  // namespace replay

@@ -30,6 +30,8 @@ namespace replay {
 
 struct ReplayOptions {
   std::string capture_path;
+  /// --capture-format: "replay", "sagemaker", "kserve", "har", "gor"; empty: detected.
+  std::string capture_format;
   std::string model_path;   ///< empty: the local side stops after preprocessing
   std::string remote_url;   ///< empty: the capture's recorded response is the remote side
   std::string config_path;  ///< empty: default_config()
