@@ -70,6 +70,9 @@ DecodedResponse ProtocolCodec::decode_recorded_response(const CapturedResponse& 
   }
 }
 
+void ProtocolCodec::check_response(const DecodedResponse&, const DecodedRequest&,
+                                   const std::string&) const {}
+
 ProtocolPreflight ProtocolCodec::preflight(Transport&, const PreflightContext&) const {
   return {};
 }

@@ -86,6 +86,9 @@ struct ProtocolOptions {
   std::array<bool, kStageCount> stage_configured{};
   /// KServe v2: ask for binary outputs (exact) rather than JSON decimals.
   bool v2_binary_outputs = true;
+  /// The remote is reached over gRPC (a grpc:// URL): requests are encoded as the protocol's
+  /// gRPC messages, whatever form the capture holds.
+  bool grpc = false;
   /// The model name and version the URL names (KServe v2, TF Serving, TorchServe, gRPC).
   std::string model_name;
   std::string model_version;
@@ -129,6 +132,12 @@ class ProtocolCodec {
   /// naming the place. `where` names the request ("POST http://host/v2/models/m/infer").
   virtual DecodedResponse decode_response(const TransportResponse& response,
                                           const std::string& where) const = 0;
+
+  /// Checks a decoded response against the request it answers, for what decode_response cannot
+  /// know alone: KServe v2 names the outputs a request asked for that the response lacks
+  /// (Error kRemote "remote.schema"). The default accepts every response.
+  virtual void check_response(const DecodedResponse& response, const DecodedRequest& request,
+                              const std::string& where) const;
 
   /// The same for a response recorded in a capture (offline replay). Errors are kInput
   /// ("capture.response") rather than kRemote, since the file is the input.
