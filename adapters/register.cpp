@@ -8,6 +8,8 @@
 #include "harness/protocol.h"
 #include "http/http_transport.h"
 #include "protocols/json_codec.h"
+#include "protocols/kserve_v2_codec.h"
+#include "grpc/grpc_transport.h"
 #include "preprocess/tabular.h"
 
 namespace replay {
@@ -17,8 +19,10 @@ void register_builtin_adapters() {
   std::call_once(once, [] {
     register_transport("http", make_http_transport);
     register_transport("https", make_http_transport);
+    register_transport("grpc", make_grpc_transport);
     register_preprocessor("tabular", make_tabular_preprocessor);
     register_protocol("json", make_json_codec);
+    register_protocol("kserve-v2", make_kserve_v2_codec);
   });
 }
 
