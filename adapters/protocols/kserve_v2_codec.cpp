@@ -143,7 +143,6 @@ bool apply_output_form(Json* request_parameters, std::vector<Json*> output_param
   for (Json* parameters : output_parameters) {
     changed = set_preference(parameters, "binary_data", binary, false) || changed;
   }
-  if (request_parameters->is_object() && request_parameters->empty()) changed = true;
   return changed;
 }
 

@@ -1,6 +1,7 @@
 // KServe v2 tensors: datatypes, raw little-endian elements, v2 JSON data, replay tensors.
 #include "kserve_v2_tensor.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -135,6 +136,23 @@ void walk_data(const json& data, int depth, int64_t* index, const ErrorSite& sit
       visit(element, (*index)++);
     }
   }
+}
+
+// A float as the JSON number that reads back to it: the shortest decimal of the float (what a
+// person or numpy would write, "1.1"), unless that decimal, read as a double and rounded to
+// float, would not give the float back; then the float's exact value. (NaN and infinities have
+// no JSON form; nlohmann writes null, which json_data_is_exact() keeps writers away from.)
+double json_number_of(float value) {
+  if (!std::isfinite(value)) return static_cast<double>(value);
+  char text[32];
+  const auto [end, error] = std::to_chars(text, text + sizeof(text), value);
+  if (error != std::errc()) return static_cast<double>(value);
+  double shortest = 0;
+  const auto parsed = std::from_chars(text, end, shortest);
+  if (parsed.ec != std::errc() || static_cast<float>(shortest) != value) {
+    return static_cast<double>(value);
+  }
+  return shortest;
 }
 
 template <class T>
@@ -392,6 +410,17 @@ bool is_utf8(std::string_view text) {
 
 bool json_data_is_exact(const V2Tensor& tensor) {
   if (tensor.datatype == Datatype::kFP16 || tensor.datatype == Datatype::kBF16) return false;
+  // JSON has no NaN or infinity.
+  if (tensor.datatype == Datatype::kFP32 || tensor.datatype == Datatype::kFP64) {
+    const std::string_view bytes = tensor.bytes();
+    const size_t size = datatype_size(tensor.datatype);
+    for (size_t offset = 0; offset + size <= bytes.size(); offset += size) {
+      const double value = size == 4 ? static_cast<double>(load<float>(bytes.data() + offset))
+                                     : load<double>(bytes.data() + offset);
+      if (!std::isfinite(value)) return false;
+    }
+    return true;
+  }
   if (tensor.datatype != Datatype::kBytes) return true;
   ErrorSite site;
   try {
@@ -455,13 +484,13 @@ json json_data_from_raw(const V2Tensor& tensor) {
         data.push_back(load<int64_t>(p));
         break;
       case Datatype::kFP16:
-        data.push_back(static_cast<double>(half_to_float(load<uint16_t>(p))));
+        data.push_back(json_number_of(half_to_float(load<uint16_t>(p))));
         break;
       case Datatype::kBF16:
-        data.push_back(static_cast<double>(bfloat16_to_float(load<uint16_t>(p))));
+        data.push_back(json_number_of(bfloat16_to_float(load<uint16_t>(p))));
         break;
       case Datatype::kFP32:
-        data.push_back(static_cast<double>(load<float>(p)));
+        data.push_back(json_number_of(load<float>(p)));
         break;
       case Datatype::kFP64:
         data.push_back(load<double>(p));
