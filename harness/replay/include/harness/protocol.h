@@ -172,8 +172,10 @@ struct ProtocolChoice {
 /// `requested` is "auto" or a protocol name. With "auto" the URL decides:
 /// /v2/models/NAME[/versions/V]/infer is kserve-v2; /v1/models/NAME[/versions/V|/labels/L]:predict
 /// is tfserving; /predictions/NAME[/V] is torchserve; grpc://host:port/NAME is kserve-v2 over
-/// gRPC; anything else json. Without a remote URL the capture's request path decides the same
-/// way. Model name and version are read from whichever path names them.
+/// gRPC, as is a capture whose request path is a GRPCInferenceService method
+/// (/inference.GRPCInferenceService/ModelInfer); anything else json. Without a remote URL the
+/// capture's request path decides the same way. Model name and version are read from whichever
+/// path names them.
 ProtocolChoice choose_protocol(const std::string& requested, const std::string& remote_url,
                                const std::string& capture_path);
 
