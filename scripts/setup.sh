@@ -14,6 +14,9 @@ packages=(
   libgtest-dev libgmock-dev   # unit and integration tests
   libbenchmark-dev            # benchmarks
   python3 python3-numpy       # benchmark peer (numpy.allclose) and test-vector generation
+  libprotobuf-dev protobuf-compiler  # KServe v2 gRPC messages, generated at build time
+  libgrpc++-dev protobuf-compiler-grpc  # the grpc:// transport module and the fixture's gRPC server
+  python3-torch python3-grpcio python3-grpc-tools python3-protobuf  # the KServe v2 test peers
 )
 
 missing=()
