@@ -434,6 +434,8 @@ struct DatatypeCase {
   std::vector<double> expected;
 };
 
+void PrintTo(const DatatypeCase& param, std::ostream* out) { *out << param.datatype; }
+
 class KserveV2Datatypes : public ::testing::TestWithParam<DatatypeCase> {};
 
 TEST_P(KserveV2Datatypes, JsonDataDecodesToTheDtypeAndValues) {
@@ -647,6 +649,8 @@ struct BadBody {
   std::string id;
   std::string phrase;
 };
+
+void PrintTo(const BadBody& param, std::ostream* out) { *out << param.name; }
 
 class KserveV2BadResponse : public ::testing::TestWithParam<BadBody> {};
 

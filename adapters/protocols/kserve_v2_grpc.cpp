@@ -160,7 +160,7 @@ std::string raw_from_contents(const inference::InferTensorContents& c, Datatype 
 
 template <class TensorMessage>
 V2Tensor read_tensor(const TensorMessage& message, const char* kind, int index,
-                     std::string* raw_contents, const ErrorSite& site) {
+                     const std::string_view* raw_contents, const ErrorSite& site) {
   const std::string place = message.name().empty()
                                 ? std::string(kind) + "s[" + std::to_string(index) + "]"
                                 : std::string(kind) + " '" + message.name() + "'";
@@ -181,12 +181,11 @@ V2Tensor read_tensor(const TensorMessage& message, const char* kind, int index,
                         " has typed contents while the message uses raw contents; the "
                         "specification allows one or the other");
     }
-    tensor.raw = std::make_shared<const std::string>(std::move(*raw_contents));
+    tensor.copy_raw(*raw_contents);
     tensor.binary = true;
     check_raw_size(tensor, site, place);
   } else {
-    tensor.raw = std::make_shared<const std::string>(
-        raw_from_contents(message.contents(), tensor.datatype, count, site, place));
+    tensor.set_raw(raw_from_contents(message.contents(), tensor.datatype, count, site, place));
   }
   return tensor;
 }
@@ -200,20 +199,92 @@ void parse(Message* message, std::string_view bytes, const ErrorSite& site, cons
   }
 }
 
-template <class TensorList, class RawList>
-std::vector<V2Tensor> read_tensors(TensorList* tensors, RawList* raw, const char* kind,
+template <class TensorList>
+std::vector<V2Tensor> read_tensors(const TensorList& tensors,
+                                   const std::vector<std::string_view>& raw, const char* kind,
                                    const char* raw_field, const ErrorSite& site) {
   std::vector<V2Tensor> out;
-  if (raw->size() != 0 && raw->size() != tensors->size()) {
-    site.schema_error(std::string(raw_field) + " holds " + std::to_string(raw->size()) +
-                      " entries for " + std::to_string(tensors->size()) + " " + kind +
+  if (!raw.empty() && raw.size() != static_cast<size_t>(tensors.size())) {
+    site.schema_error(std::string(raw_field) + " holds " + std::to_string(raw.size()) +
+                      " entries for " + std::to_string(tensors.size()) + " " + kind +
                       "s; the specification wants one per " + kind);
   }
-  for (int i = 0; i < tensors->size(); ++i) {
-    out.push_back(
-        read_tensor(tensors->Get(i), kind, i, raw->size() == 0 ? nullptr : raw->Mutable(i), site));
+  for (int i = 0; i < tensors.size(); ++i) {
+    out.push_back(read_tensor(tensors.Get(i), kind, i,
+                              raw.empty() ? nullptr : &raw[static_cast<size_t>(i)], site));
   }
   return out;
+}
+
+// The top-level entries of the length-delimited field `field` as views into `bytes`, every
+// other field copied to `rest`: raw tensor contents are then copied once, from the body into
+// their buffer, instead of into protobuf's strings first. False when `bytes` is not a sequence
+// of well-formed fields; the caller then lets libprotobuf parse it all (and report).
+bool split_field(std::string_view bytes, uint64_t field, std::string* rest,
+                 std::vector<std::string_view>* entries) {
+  size_t i = 0;
+  auto varint = [&](uint64_t* value) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (i >= bytes.size()) return false;
+      const auto byte = static_cast<uint8_t>(bytes[i++]);
+      result |= static_cast<uint64_t>(byte & 0x7f) << shift;
+      if ((byte & 0x80) == 0) {
+        *value = result;
+        return true;
+      }
+    }
+    return false;
+  };
+  while (i < bytes.size()) {
+    const size_t start = i;
+    uint64_t tag = 0, value = 0;
+    if (!varint(&tag)) return false;
+    switch (tag & 7) {
+      case 0:
+        if (!varint(&value)) return false;
+        break;
+      case 1:
+        if (bytes.size() - i < 8) return false;
+        i += 8;
+        break;
+      case 5:
+        if (bytes.size() - i < 4) return false;
+        i += 4;
+        break;
+      case 2:
+        if (!varint(&value) || value > bytes.size() - i) return false;
+        if ((tag >> 3) == field) {
+          entries->push_back(bytes.substr(i, value));
+          i += value;
+          continue;
+        }
+        i += value;
+        break;
+      default:
+        return false;  // groups: long deprecated, and not in this message
+    }
+    rest->append(bytes.substr(start, i - start));
+  }
+  return true;
+}
+
+// Parses `bytes` into `message`, with the raw contents field (`raw_field_number`) as views.
+template <class Message, class RawList>
+std::vector<std::string_view> parse_with_raw(Message* message, std::string_view bytes,
+                                             uint64_t raw_field_number,
+                                             const RawList& (Message::*raw_list)() const,
+                                             const ErrorSite& site, const char* type) {
+  std::string rest;
+  std::vector<std::string_view> raw;
+  if (split_field(bytes, raw_field_number, &rest, &raw)) {
+    parse(message, rest, site, type);
+    return raw;
+  }
+  parse(message, bytes, site, type);
+  raw.clear();
+  for (const std::string& entry : (message->*raw_list)()) raw.emplace_back(entry);
+  return raw;
 }
 
 template <class TensorMessage>
@@ -228,14 +299,15 @@ void write_tensor(const V2Tensor& tensor, TensorMessage* out) {
 
 V2InferRequest read_grpc_request(std::string_view bytes, const ErrorSite& site) {
   inference::ModelInferRequest message;
-  parse(&message, bytes, site, "ModelInferRequest");
+  const std::vector<std::string_view> raw =
+      parse_with_raw(&message, bytes, 7, &inference::ModelInferRequest::raw_input_contents, site,
+                     "ModelInferRequest");
   V2InferRequest request;
   request.model_name = message.model_name();
   request.model_version = message.model_version();
   request.id = message.id();
   request.parameters = parameters_json(message.parameters());
-  request.inputs = read_tensors(message.mutable_inputs(), message.mutable_raw_input_contents(),
-                                "input", "raw_input_contents", site);
+  request.inputs = read_tensors(message.inputs(), raw, "input", "raw_input_contents", site);
   for (const auto& output : message.outputs()) {
     V2RequestedOutput requested;
     requested.name = output.name();
@@ -247,14 +319,15 @@ V2InferRequest read_grpc_request(std::string_view bytes, const ErrorSite& site) 
 
 V2InferResponse read_grpc_response(std::string_view bytes, const ErrorSite& site) {
   inference::ModelInferResponse message;
-  parse(&message, bytes, site, "ModelInferResponse");
+  const std::vector<std::string_view> raw =
+      parse_with_raw(&message, bytes, 6, &inference::ModelInferResponse::raw_output_contents, site,
+                     "ModelInferResponse");
   V2InferResponse response;
   response.model_name = message.model_name();
   response.model_version = message.model_version();
   response.id = message.id();
   response.parameters = parameters_json(message.parameters());
-  response.outputs = read_tensors(message.mutable_outputs(), message.mutable_raw_output_contents(),
-                                  "output", "raw_output_contents", site);
+  response.outputs = read_tensors(message.outputs(), raw, "output", "raw_output_contents", site);
   return response;
 }
 

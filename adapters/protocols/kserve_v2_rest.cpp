@@ -120,14 +120,14 @@ V2Tensor read_tensor(const json& item, const char* kind, size_t index, std::stri
                         " is past the end of the body (" + std::to_string(binary.size() - *offset) +
                         " bytes of binary data left at this tensor)");
     }
-    tensor.raw = std::make_shared<const std::string>(binary.substr(*offset, size));
+    tensor.copy_raw(binary.substr(*offset, size));
     tensor.binary = true;
     *offset += size;
     tensor.parameters.erase("binary_data_size");
     check_raw_size(tensor, site, place);
   } else {
     if (data == nullptr) site.schema_error(place + " has neither \"data\" nor binary_data_size");
-    tensor.raw = raw_from_json_data(*data, tensor.datatype, tensor.shape, site, place);
+    tensor.set_raw(raw_from_json_data(*data, tensor.datatype, tensor.shape, site, place));
   }
   return tensor;
 }

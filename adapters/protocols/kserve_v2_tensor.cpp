@@ -1,10 +1,13 @@
 // KServe v2 tensors: datatypes, raw little-endian elements, v2 JSON data, replay tensors.
 #include "kserve_v2_tensor.h"
 
+#include <sys/mman.h>
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <type_traits>
 
 #include "harness/base64.h"
@@ -333,10 +336,9 @@ std::string raw_from_bytes_elements(const std::vector<std::string>& elements) {
   return raw;
 }
 
-std::shared_ptr<const std::string> raw_from_json_data(const json& data, Datatype datatype,
-                                                      const std::vector<int64_t>& shape,
-                                                      const ErrorSite& site,
-                                                      const std::string& place) {
+std::string raw_from_json_data(const json& data, Datatype datatype,
+                               const std::vector<int64_t>& shape, const ErrorSite& site,
+                               const std::string& place) {
   const int64_t count = element_count(shape, site, place);
   if (!data.is_array()) {
     site.schema_error(place + ": \"data\" is " + json_excerpt(data) + ", not a list of elements");
@@ -350,7 +352,7 @@ std::shared_ptr<const std::string> raw_from_json_data(const json& data, Datatype
                       " elements; its shape " + shape_string(shape) + " calls for " +
                       std::to_string(count));
   }
-  auto raw = std::make_shared<std::string>();
+  std::string raw;
   int64_t index = 0;
   if (datatype == Datatype::kBytes) {
     std::vector<std::string> elements;
@@ -362,11 +364,11 @@ std::shared_ptr<const std::string> raw_from_json_data(const json& data, Datatype
       }
       elements.push_back(element.get<std::string>());
     });
-    *raw = raw_from_bytes_elements(elements);
+    raw = raw_from_bytes_elements(elements);
   } else {
     const size_t size = datatype_size(datatype);
-    raw->resize(static_cast<size_t>(count) * size);
-    char* out = raw->data();
+    raw.resize(static_cast<size_t>(count) * size);
+    char* out = raw.data();
     walk_data(data, 1, &index, site, place, [&](const json& element, int64_t at) {
       if (!store_element(element, datatype, out + static_cast<size_t>(at) * size)) {
         site.schema_error(element_place(place, at) + " (" + json_excerpt(element) + ") is not a " +
@@ -561,7 +563,7 @@ Tensor to_tensor(const V2Tensor& tensor, const ErrorSite& site, const std::strin
   }
   const char* data = tensor.bytes().data();
   if (reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0) {
-    return Tensor::wrap(tensor.name, dtype, tensor.shape, tensor.raw, data);
+    return Tensor::wrap(tensor.name, dtype, tensor.shape, tensor.owner, data);
   }
   // Misaligned inside a shared body: one copy, so the comparison kernels read aligned data.
   auto copy = std::make_shared<const std::string>(tensor.bytes());
@@ -573,9 +575,104 @@ V2Tensor from_tensor(const Tensor& tensor) {
   out.name = tensor.name();
   out.datatype = datatype_of(tensor.dtype());
   out.shape = tensor.shape();
-  out.raw = std::make_shared<const std::string>(reinterpret_cast<const char*>(tensor.data()),
-                                                tensor.nbytes());
+  out.copy_raw(std::string_view(reinterpret_cast<const char*>(tensor.data()), tensor.nbytes()));
   return out;
+}
+
+void V2Tensor::set_raw(std::string bytes) {
+  auto owned = std::make_shared<const std::string>(std::move(bytes));
+  data = owned->data();
+  size = owned->size();
+  owner = std::move(owned);
+}
+
+namespace {
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Large tensor buffers: mmap'ed, aligned to a huge page and marked MADV_HUGEPAGE (a fresh
+// 64 MiB buffer then costs 32 page faults rather than 16384), and kept for reuse when freed, so
+// that the next response of a similar size is copied into memory that is already mapped: a
+// replay decodes one response per capture, and its tensors are freed before the next one.
+// At most kMaxCachedBytes stay cached; the process never gives them back while it runs.
+class LargeBuffers {
+ public:
+  static LargeBuffers& instance() {
+    static LargeBuffers* buffers = new LargeBuffers();  // never destroyed: deleters may run late
+    return *buffers;
+  }
+
+  // A buffer of at least `size` bytes starting on a huge page, or nullptr; `mapped` and `base`
+  // are what release() takes back.
+  char* acquire(size_t size, void** base, size_t* mapped) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (size_t i = 0; i < free_.size(); ++i) {
+        const Entry entry = free_[i];
+        // Reuse a buffer that fits without wasting more than half of it.
+        if (entry.usable >= size && entry.usable / 2 <= size) {
+          free_.erase(free_.begin() + static_cast<std::ptrdiff_t>(i));
+          cached_bytes_ -= entry.mapped;
+          *base = entry.base;
+          *mapped = entry.mapped;
+          return entry.start;
+        }
+      }
+    }
+    *mapped = size + kHugePage;  // room to start on a huge-page boundary
+    *base = mmap(nullptr, *mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (*base == MAP_FAILED) return nullptr;
+    char* start = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(*base) + kHugePage - 1) &
+                                          ~(uintptr_t{kHugePage} - 1));
+    madvise(start, size, MADV_HUGEPAGE);  // a hint: without transparent huge pages, 4 KiB pages
+    return start;
+  }
+
+  void release(void* base, size_t mapped) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_bytes_ + mapped <= kMaxCachedBytes && free_.size() < kMaxCachedBuffers) {
+        char* start = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHugePage - 1) &
+                                              ~(uintptr_t{kHugePage} - 1));
+        free_.push_back(
+            {base, start, mapped, mapped - static_cast<size_t>(start - static_cast<char*>(base))});
+        cached_bytes_ += mapped;
+        return;
+      }
+    }
+    munmap(base, mapped);
+  }
+
+ private:
+  static constexpr size_t kMaxCachedBytes = size_t{1} << 30;
+  static constexpr size_t kMaxCachedBuffers = 4;
+  struct Entry {
+    void* base;
+    char* start;
+    size_t mapped, usable;
+  };
+  std::mutex mutex_;
+  std::vector<Entry> free_;
+  size_t cached_bytes_ = 0;
+};
+
+}  // namespace
+
+void V2Tensor::copy_raw(std::string_view bytes) {
+  if (bytes.size() >= kHugePage) {
+    void* base = nullptr;
+    size_t mapped = 0;
+    if (char* start = LargeBuffers::instance().acquire(bytes.size(), &base, &mapped)) {
+      std::memcpy(start, bytes.data(), bytes.size());
+      owner = std::shared_ptr<const void>(base, [mapped](const void* pointer) {
+        LargeBuffers::instance().release(const_cast<void*>(pointer), mapped);
+      });
+      data = start;
+      size = bytes.size();
+      return;
+    }
+  }
+  set_raw(std::string(bytes));
 }
 
 std::string describe(const V2Tensor& tensor) {

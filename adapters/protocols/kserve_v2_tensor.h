@@ -69,12 +69,21 @@ struct V2Tensor {
   /// Every parameter except the binary extension's own (binary_data_size, binary_data), which
   /// the readers consume and the writers set.
   nlohmann::json parameters = nlohmann::json::object();
-  std::shared_ptr<const std::string> raw;
+  /// The elements' bytes, kept alive by `owner` (shared: copies of a V2Tensor alias them).
+  std::shared_ptr<const void> owner;
+  const char* data = nullptr;
+  size_t size = 0;
   /// Read from binary data (the REST extension's, or gRPC's raw contents) rather than from JSON
   /// decimals or typed contents. Informational: the writers take the form from their caller.
   bool binary = false;
 
-  std::string_view bytes() const { return raw ? std::string_view(*raw) : std::string_view(); }
+  std::string_view bytes() const { return std::string_view(data, size); }
+  /// Takes `bytes` as the elements.
+  void set_raw(std::string bytes);
+  /// Copies `bytes` as the elements. Copies of 2 MiB and more go to memory the kernel may back
+  /// with huge pages (madvise MADV_HUGEPAGE): a fresh 64 MiB buffer then costs 32 page faults,
+  /// not 16384, and the copy runs near memory bandwidth.
+  void copy_raw(std::string_view bytes);
 };
 
 /// The number of elements of `shape`. Throws site.schema_error for a negative dimension or a
@@ -82,7 +91,7 @@ struct V2Tensor {
 int64_t element_count(const std::vector<int64_t>& shape, const ErrorSite& site,
                       const std::string& place);
 
-/// Checks that `tensor.raw` holds exactly the elements its shape and datatype call for (for
+/// Checks that the tensor's bytes hold exactly the elements its shape and datatype call for (for
 /// BYTES, walks the length prefixes without reading past the end). Throws site.schema_error.
 void check_raw_size(const V2Tensor& tensor, const ErrorSite& site, const std::string& place);
 
@@ -90,10 +99,9 @@ void check_raw_size(const V2Tensor& tensor, const ErrorSite& site, const std::st
 /// Integers must be integers in the datatype's range, BOOL booleans, BYTES strings; FP16 and
 /// BF16 are rounded from the JSON number through float32 (tensor.h's conversions). Throws
 /// site.schema_error when an element does not fit or the count differs from the shape's.
-std::shared_ptr<const std::string> raw_from_json_data(const nlohmann::json& data, Datatype datatype,
-                                                      const std::vector<int64_t>& shape,
-                                                      const ErrorSite& site,
-                                                      const std::string& place);
+std::string raw_from_json_data(const nlohmann::json& data, Datatype datatype,
+                               const std::vector<int64_t>& shape, const ErrorSite& site,
+                               const std::string& place);
 /// The elements as a flat v2 JSON `data` list. Floats are written so they read back to the
 /// same value (float32 and the half types through their exact float value). BYTES elements
 /// must be UTF-8 text (JSON strings are); else Error kInput "v2.bytes_not_text".
