@@ -293,6 +293,132 @@ TEST(KserveV2Conformance, GrpcTypedResponseDecodes) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// replay's protobuf wire-format code against libprotobuf's generated classes.
+
+TEST(KserveV2Wire, RequestedOutputParametersAndMapsReadAsLibprotobufWritesThem) {
+  inference::ModelInferRequest message;
+  message.set_model_name("m");
+  (*message.mutable_parameters())["priority"].set_int64_param(-3);
+  (*message.mutable_parameters())["tag"].set_string_param("blue");
+  auto* input = message.add_inputs();
+  input->set_name("x");
+  input->set_datatype("INT32");
+  input->add_shape(2);
+  input->mutable_contents()->add_int_contents(-7);  // a negative int32: a 10-byte varint
+  input->mutable_contents()->add_int_contents(2147483647);
+  (*input->mutable_parameters())["note"].set_bool_param(false);
+  auto* output = message.add_outputs();
+  output->set_name("y");
+  (*output->mutable_parameters())["binary_data"].set_bool_param(true);
+  const v2::V2InferRequest read =
+      v2::read_grpc_request(message.SerializeAsString(), v2::capture_request_site("wire"));
+  EXPECT_EQ(read.model_name, "m");
+  EXPECT_EQ(read.parameters, json({{"priority", -3}, {"tag", "blue"}}));
+  ASSERT_EQ(read.inputs.size(), 1u);
+  EXPECT_EQ(read.inputs[0].parameters, json({{"note", false}}));
+  const int32_t expected[] = {-7, 2147483647};
+  EXPECT_EQ(read.inputs[0].bytes(), std::string(reinterpret_cast<const char*>(expected), 8));
+  ASSERT_EQ(read.outputs.size(), 1u);
+  EXPECT_EQ(read.outputs[0].name, "y");
+  EXPECT_EQ(read.outputs[0].parameters, json({{"binary_data", true}}));
+
+  // And back: libprotobuf reads what replay writes.
+  inference::ModelInferRequest again;
+  ASSERT_TRUE(again.ParseFromString(v2::write_grpc_request(read)));
+  EXPECT_EQ(again.parameters().at("priority").int64_param(), -3);
+  EXPECT_EQ(again.parameters().at("tag").string_param(), "blue");
+  EXPECT_EQ(again.inputs(0).parameters().at("note").parameter_choice_case(),
+            inference::InferParameter::kBoolParam);
+  EXPECT_EQ(again.outputs(0).parameters().at("binary_data").bool_param(), true);
+  EXPECT_EQ(again.raw_input_contents(0), std::string(reinterpret_cast<const char*>(expected), 8));
+}
+
+TEST(KserveV2Wire, UnpackedRepeatedFieldsAreReadToo) {
+  // Parsers must accept repeated scalars unpacked (one tag per element), as proto2 writers send.
+  std::string tensor;
+  tensor += std::string("\x0a\x01y", 3);     // name "y"
+  tensor += std::string("\x12\x04" "FP32", 6);  // datatype
+  tensor += std::string("\x18\x02", 2);      // shape 2 (unpacked)
+  const float elements[] = {1.5f, -2.0f};
+  std::string contents;
+  for (float value : elements) {
+    contents += '\x35';  // fp32_contents, fixed32
+    contents.append(reinterpret_cast<const char*>(&value), 4);
+  }
+  tensor += '\x2a' + std::string(1, static_cast<char>(contents.size())) + contents;
+  const std::string body = '\x2a' + std::string(1, static_cast<char>(tensor.size())) + tensor;
+  inference::ModelInferResponse check;
+  ASSERT_TRUE(check.ParseFromString(body));  // libprotobuf agrees it is well-formed
+  ASSERT_EQ(check.outputs(0).contents().fp32_contents_size(), 2);
+  TransportResponse response;
+  response.status = 200;
+  response.body = body;
+  EXPECT_EQ(values(codec(true)->decode_response(response, "g").fields.at(0).tensors.at(0)),
+            (std::vector<double>{1.5, -2.0}));
+}
+
+TEST(KserveV2Wire, MetadataAndReadyMessagesMatchLibprotobuf) {
+  inference::ModelMetadataResponse message;
+  message.set_name("m");
+  message.add_versions("1");
+  message.add_versions("2");
+  message.set_platform("pytorch_torchscript");
+  auto* input = message.add_inputs();
+  input->set_name("input");
+  input->set_datatype("FP32");
+  input->add_shape(-1);
+  input->add_shape(8);
+  const v2::V2ModelMetadata read =
+      v2::read_grpc_metadata(message.SerializeAsString(), v2::response_site("m"));
+  EXPECT_EQ(read.versions, (std::vector<std::string>{"1", "2"}));
+  ASSERT_EQ(read.inputs.size(), 1u);
+  EXPECT_EQ(read.inputs[0].shape, (std::vector<int64_t>{-1, 8}));
+  EXPECT_EQ(v2::write_grpc_metadata(read), message.SerializeAsString());
+
+  inference::ServerReadyResponse ready;
+  ready.set_ready(true);
+  EXPECT_EQ(v2::write_grpc_ready(true), ready.SerializeAsString());
+  EXPECT_TRUE(v2::read_grpc_ready(ready.SerializeAsString(), v2::response_site("r")));
+  EXPECT_FALSE(v2::read_grpc_ready("", v2::response_site("r")));
+  inference::ModelReadyRequest model;
+  model.set_name("m");
+  model.set_version("3");
+  EXPECT_EQ(v2::write_grpc_model_request("m", "3"), model.SerializeAsString());
+}
+
+TEST(KserveV2Wire, ReaddressingKeepsUnknownFields) {
+  inference::ModelInferRequest message;
+  ASSERT_TRUE(message.ParseFromString(vector("grpc_infer_request_typed.bin")));
+  // Field 99, length-delimited: a field this .proto does not know.
+  const std::string unknown = std::string("\x9a\x06\x03" "abc", 6);
+  const std::string readdressed = v2::readdress_grpc_request(
+      vector("grpc_infer_request_typed.bin") + unknown, "other", "", v2::capture_request_site("w"));
+  inference::ModelInferRequest again;
+  ASSERT_TRUE(again.ParseFromString(readdressed));
+  EXPECT_EQ(again.model_name(), "other");
+  EXPECT_EQ(again.inputs_size(), 2);
+  EXPECT_NE(readdressed.find(unknown), std::string::npos);
+}
+
+TEST(KserveV2Wire, MalformedMessagesAreParseErrorsNamingWhatWentWrong) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {std::string("\x0a\x10short", 7), "a length past the end"},
+      {std::string("\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12),
+       "a varint longer than 10 bytes"},
+      {std::string("\x08", 1), "a varint cut short"},
+      {std::string("\x00\x01", 2), "a field numbered 0"},
+      {std::string("\x0b", 1), "wire type 3"},
+      {std::string("\x2a\x03\x35\x00\x00", 5), "a fixed-size value cut short"},
+  };
+  for (const auto& [body, phrase] : cases) {
+    TransportResponse response;
+    response.status = 200;
+    response.body = body;
+    expect_error([&] { codec(true)->decode_response(response, "g"); }, "remote.parse", phrase);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Captures replayed over each transport.
 
 TEST(KserveV2Encode, RestCaptureOverRestKeepsItsBytesWhenNothingChanges) {

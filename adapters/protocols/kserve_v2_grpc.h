@@ -1,8 +1,9 @@
 #pragma once
 /// The gRPC forms of KServe v2 messages: serialized protobuf messages of the
-/// GRPCInferenceService (adapters/grpc/grpc_predict_v2.proto). This is protobuf only (the
-/// generated message classes and libprotobuf); calls travel through a Transport, and the gRPC
-/// library itself lives in the replay_grpc module (adapters/grpc).
+/// GRPCInferenceService (adapters/grpc/grpc_predict_v2.proto), read and written in the protobuf
+/// wire format by this code itself, without libprotobuf (whose start-up `replay` would pay on
+/// every run). Calls travel through a Transport; the gRPC library lives in the replay_grpc
+/// module (adapters/grpc).
 
 #include <string>
 #include <string_view>
