@@ -11,6 +11,8 @@
 #include "protocols/tfserving.h"
 #include "protocols/torchserve.h"
 #include "preprocess/command.h"
+#include "protocols/kserve_v2_codec.h"
+#include "grpc/grpc_transport.h"
 #include "preprocess/tabular.h"
 
 namespace replay {
@@ -20,12 +22,14 @@ void register_builtin_adapters() {
   std::call_once(once, [] {
     register_transport("http", make_http_transport);
     register_transport("https", make_http_transport);
+    register_transport("grpc", make_grpc_transport);
     register_preprocessor("tabular", make_tabular_preprocessor);
     register_protocol("json", make_json_codec);
     register_protocol("tfserving", make_tfserving_codec);
     register_protocol("torchserve", make_torchserve_codec);
     register_preprocessor("command", make_command_preprocessor);
     register_postprocessor("command", make_command_postprocessor);
+    register_protocol("kserve-v2", make_kserve_v2_codec);
   });
 }
 

@@ -17,6 +17,9 @@ packages=(
   python3-torch               # Python peer servers in the integration tests (/usr/bin/python3)
   python3-sklearn             # scripts/export_sklearn.py and its test (the proof runs sklearn)
   wrk                         # scripts/bench_record.sh (latency through the record proxy)
+  libprotobuf-dev protobuf-compiler  # KServe v2 gRPC messages, generated at build time
+  libgrpc++-dev protobuf-compiler-grpc  # the grpc:// transport module and the fixture's gRPC server
+  python3-grpcio python3-grpc-tools python3-protobuf  # the KServe v2 test peers
 )
 
 missing=()

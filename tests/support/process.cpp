@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -184,6 +184,15 @@ int Child::stop(int signal, int timeout_ms, std::string* out) {
 
 Child Child::start(const std::vector<std::string>& argv, const std::string& ready_prefix,
                    std::string* ready_rest, int timeout_ms) {
+  std::vector<std::string> rests;
+  Child child = start(argv, std::vector<std::string>{ready_prefix}, &rests, timeout_ms);
+  if (ready_rest != nullptr && !rests.empty()) *ready_rest = rests.front();
+  return child;
+}
+
+Child Child::start(const std::vector<std::string>& argv,
+                   const std::vector<std::string>& ready_prefixes,
+                   std::vector<std::string>* ready_rests, int timeout_ms) {
   int out_pipe[2];
   if (pipe(out_pipe) != 0) {
     ADD_FAILURE() << "pipe failed";
@@ -195,6 +204,7 @@ Child Child::start(const std::vector<std::string>& argv, const std::string& read
   child.stdout_fd_ = out_pipe[0];
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   std::string seen;
+  size_t found = 0;
   char c;
   while (Clock::now() < deadline) {
     pollfd fd = {child.stdout_fd_, POLLIN, 0};
@@ -204,26 +214,39 @@ Child Child::start(const std::vector<std::string>& argv, const std::string& read
       seen.push_back(c);
       continue;
     }
+    const std::string& ready_prefix = ready_prefixes[found];
     if (seen.rfind(ready_prefix, 0) == 0) {
-      if (ready_rest != nullptr) *ready_rest = seen.substr(ready_prefix.size());
-      return child;
+      if (ready_rests != nullptr) ready_rests->push_back(seen.substr(ready_prefix.size()));
+      if (++found == ready_prefixes.size()) return child;
     }
     seen.clear();
   }
-  ADD_FAILURE() << argv[0] << " did not print '" << ready_prefix << "' within " << timeout_ms
-                << " ms";
+  ADD_FAILURE() << argv[0] << " did not print '"
+                << (found < ready_prefixes.size() ? ready_prefixes[found] : "") << "' within "
+                << timeout_ms << " ms";
   return child;
 }
 
 std::string FixtureServer::url() const { return "http://127.0.0.1:" + std::to_string(port); }
 
+std::string FixtureServer::grpc_url(const std::string& model) const {
+  return "grpc://127.0.0.1:" + std::to_string(grpc_port) + "/" + model;
+}
+
 FixtureServer start_fixture_server(const std::vector<std::string>& extra_args) {
   std::vector<std::string> argv = {fixture_server_binary(), "--port", "0"};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  const bool grpc = std::find(extra_args.begin(), extra_args.end(), "--grpc-port") != extra_args.end();
   FixtureServer server;
-  std::string rest;
-  server.child = Child::start(argv, "listening on 127.0.0.1:", &rest);
-  server.port = rest.empty() ? 0 : std::atoi(rest.c_str());
+  std::vector<std::string> prefixes = {"listening on 127.0.0.1:"};
+  // The gRPC listener is announced first.
+  if (grpc) prefixes.insert(prefixes.begin(), "grpc listening on 127.0.0.1:");
+  std::vector<std::string> rests;
+  server.child = Child::start(argv, prefixes, &rests);
+  if (rests.size() == prefixes.size()) {
+    server.port = std::atoi(rests.back().c_str());
+    if (grpc) server.grpc_port = std::atoi(rests.front().c_str());
+  }
   return server;
 }
 

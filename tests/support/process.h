@@ -35,6 +35,11 @@ class Child {
   /// timeout_ms.
   static Child start(const std::vector<std::string>& argv, const std::string& ready_prefix,
                      std::string* ready_rest, int timeout_ms = 30000);
+  /// The same for several lines in order: reads until a line starting with each prefix has
+  /// appeared (lines between them are skipped), filling `ready_rests` in the same order.
+  static Child start(const std::vector<std::string>& argv,
+                     const std::vector<std::string>& ready_prefixes,
+                     std::vector<std::string>* ready_rests, int timeout_ms = 30000);
   pid_t pid() const { return pid_; }
   void kill();
   /// Sends `signal` to the child and waits up to timeout_ms for it to exit; returns its exit
@@ -48,10 +53,14 @@ class Child {
 };
 
 /// The fixture production server on 127.0.0.1, port 0 (it picks a free one and prints it).
+/// With "--grpc-port", "0" among the arguments it also serves gRPC and grpc_port is set.
 struct FixtureServer {
   Child child;
   int port = 0;
+  int grpc_port = 0;
   std::string url() const;  ///< "http://127.0.0.1:<port>"
+  /// "grpc://127.0.0.1:<grpc_port>/<model>"
+  std::string grpc_url(const std::string& model) const;
 };
 FixtureServer start_fixture_server(const std::vector<std::string>& extra_args);
 

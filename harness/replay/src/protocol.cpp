@@ -32,6 +32,10 @@ std::optional<PathMatch> match_path(const std::string& target) {
       R"(^/v1/models/([^/:]+)(?:/versions/([^/:]+)|/labels/([^/:]+))?:predict$)");
   static const std::regex torchserve(R"(^/predictions/([^/]+)(?:/([^/]+))?/?$)");
   std::smatch match;
+  if (path.rfind("/inference.GRPCInferenceService/", 0) == 0) {
+    // A gRPC capture's request path is its method; the message names the model.
+    return PathMatch{"kserve-v2", "", "", "is a KServe v2 gRPC method (GRPCInferenceService)"};
+  }
   if (std::regex_match(path, match, v2)) {
     return PathMatch{"kserve-v2", match[1], match[2],
                      "is the KServe v2 (Open Inference Protocol) infer endpoint"};
@@ -69,6 +73,9 @@ DecodedResponse ProtocolCodec::decode_recorded_response(const CapturedResponse& 
     fail_input("capture.response", error.message());
   }
 }
+
+void ProtocolCodec::check_response(const DecodedResponse&, const DecodedRequest&,
+                                   const std::string&) const {}
 
 ProtocolPreflight ProtocolCodec::preflight(Transport&, const PreflightContext&) const {
   return {};

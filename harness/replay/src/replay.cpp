@@ -84,6 +84,7 @@ ProtocolOptions protocol_options(const ReplayOptions& options, const Config& con
     out.stage_configured[i] = !config.response_pointers[i].empty();
   }
   out.v2_binary_outputs = options.v2_binary_outputs;
+  out.grpc = url_scheme(options.remote_url) == "grpc";
   out.model_name = choice.model_name;
   out.model_version = choice.model_version;
   out.preprocess_configured = !config.preprocess.is_null();

@@ -288,10 +288,18 @@ Trace Replayer::remote_trace(const Capture& capture, const DecodedRequest& decod
     const std::string where = request.method + " " + transport_->describe() +
                               (transport_->url_path().empty() ? request.path : "");
     response = parts_.codec->decode_response(answer, where);
+    parts_.codec->check_response(*response, decoded, where);
     prefix = "response";
   } else if (capture.response) {
-    response = parts_.codec->decode_recorded_response(*capture.response,
-                                                      capture.origin + ": recorded response");
+    const std::string where = capture.origin + ": recorded response";
+    response = parts_.codec->decode_recorded_response(*capture.response, where);
+    try {
+      parts_.codec->check_response(*response, decoded, where);
+    } catch (const Error& error) {
+      // The recorded answer is part of the capture file: an inconsistent one is bad input.
+      if (error.kind() != ErrorKind::kRemote) throw;
+      fail_input("capture.response", error.message());
+    }
     prefix = "capture response";
   }
   if (response) {

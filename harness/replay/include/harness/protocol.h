@@ -87,6 +87,9 @@ struct ProtocolOptions {
   std::array<bool, kStageCount> stage_configured{};
   /// KServe v2: ask for binary outputs (exact) rather than JSON decimals.
   bool v2_binary_outputs = true;
+  /// The remote is reached over gRPC (a grpc:// URL): requests are encoded as the protocol's
+  /// gRPC messages, whatever form the capture holds.
+  bool grpc = false;
   /// The model name and version the URL names (KServe v2, TF Serving, TorchServe, gRPC).
   std::string model_name;
   std::string model_version;
@@ -140,6 +143,12 @@ class ProtocolCodec {
   virtual DecodedResponse decode_response(const TransportResponse& response,
                                           const std::string& where) const = 0;
 
+  /// Checks a decoded response against the request it answers, for what decode_response cannot
+  /// know alone: KServe v2 names the outputs a request asked for that the response lacks
+  /// (Error kRemote "remote.schema"). The default accepts every response.
+  virtual void check_response(const DecodedResponse& response, const DecodedRequest& request,
+                              const std::string& where) const;
+
   /// The same for a response recorded in a capture (offline replay). Errors are kInput
   /// ("capture.response") rather than kRemote, since the file is the input.
   virtual DecodedResponse decode_recorded_response(const CapturedResponse& response,
@@ -173,8 +182,10 @@ struct ProtocolChoice {
 /// `requested` is "auto" or a protocol name. With "auto" the URL decides:
 /// /v2/models/NAME[/versions/V]/infer is kserve-v2; /v1/models/NAME[/versions/V|/labels/L]:predict
 /// is tfserving; /predictions/NAME[/V] is torchserve; grpc://host:port/NAME is kserve-v2 over
-/// gRPC; anything else json. Without a remote URL the capture's request path decides the same
-/// way. Model name and version are read from whichever path names them.
+/// gRPC, as is a capture whose request path is a GRPCInferenceService method
+/// (/inference.GRPCInferenceService/ModelInfer); anything else json. Without a remote URL the
+/// capture's request path decides the same way. Model name and version are read from whichever
+/// path names them.
 ProtocolChoice choose_protocol(const std::string& requested, const std::string& remote_url,
                                const std::string& capture_path);
 
