@@ -275,5 +275,44 @@ TEST(Capture, RequestsThatWouldInjectHeadersAreRefused) {
             "");
 }
 
+TEST(Capture, LayersAreProductionsActivationsByNodeOrModule) {
+  const auto captures = parse_captures(R"({
+    "request": {"body": "{}"},
+    "stages": {"outputs": [[0.5]],
+               "layers/fc1": {"dtype": "float32", "shape": [1, 2], "data": [0.25, -1]},
+               "layers/block.bn/batch_norm#1": [[1, 2, 3]]}})",
+                                       "c.json");
+  ASSERT_EQ(captures.size(), 1u);
+  const Capture& c = captures[0];
+  ASSERT_EQ(c.layers.size(), 2u);
+  EXPECT_EQ(c.layers[0].name(), "fc1");
+  EXPECT_EQ(c.layers[0].dtype(), DType::kFloat32);
+  EXPECT_EQ(c.layers[0].to_doubles(), std::vector<double>({0.25, -1}));
+  EXPECT_EQ(c.layers[1].name(), "block.bn/batch_norm#1");
+  EXPECT_EQ(c.layers[1].shape(), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(c.stages.count(Stage::kOutputs), 1u);
+
+  // Written back under the same keys, and read back equal.
+  const auto written = capture_to_json(c);
+  ASSERT_TRUE(written["stages"].contains("layers/fc1")) << written.dump();
+  const auto again = parse_captures(written.dump(), "again.json");
+  ASSERT_EQ(again[0].layers.size(), 2u);
+  EXPECT_EQ(again[0].layers[1].name(), "block.bn/batch_norm#1");
+  EXPECT_EQ(again[0].layers[0].to_doubles(), c.layers[0].to_doubles());
+}
+
+TEST(Capture, LayersErrorsNameThePlace) {
+  std::string id;
+  std::string message = error_of(R"({"request": {"body": "{}"}, "stages": {"layers/": [1]}})", &id);
+  EXPECT_EQ(id, "capture.schema");
+  EXPECT_NE(message.find("/stages/layers~1"), std::string::npos) << message;
+  message = error_of(R"({"request": {"body": "{}"}, "stages": {"layers/fc1": {"a": [1]}}})", &id);
+  EXPECT_EQ(id, "capture.schema");
+  EXPECT_NE(message.find("expected one tensor"), std::string::npos) << message;
+  message = error_of(R"({"request": {"body": "{}"}, "stages": {"layer/fc1": [1]}})", &id);
+  EXPECT_EQ(id, "capture.schema");
+  EXPECT_NE(message.find("layers/<node or module>"), std::string::npos) << message;
+}
+
 }  // namespace
 }  // namespace replay

@@ -38,6 +38,7 @@ json fingerprint_of(const TempDir& dir, const std::string& name, std::vector<std
 }
 
 TEST(EnvIntegration, PrintsAFingerprintWithRuntimeAndArchiveFacts) {
+  REPLAY_REQUIRE_TORCH();
   const RunResult run = replay_env({"--artifact", fixture_path("tabular_mlp_train.pt")});
   ASSERT_EQ(run.exit_code, 0) << diagnose(run);
   const json fingerprint = json::parse(run.out);
@@ -100,6 +101,7 @@ TEST(EnvIntegration, DiffExitCodes) {
 }
 
 TEST(EnvIntegration, TrainingModeModelIsACriticalFinding) {
+  REPLAY_REQUIRE_TORCH();
   TempDir dir;
   fingerprint_of(dir, "eval.json", {"--artifact", fixture_path("tabular_mlp.pt")});
   fingerprint_of(dir, "train.json", {"--artifact", fixture_path("tabular_mlp_train.pt")});
@@ -162,6 +164,7 @@ TEST(AgentIntegration, ServesTheFingerprintOverLoopback) {
 }
 
 TEST(AgentIntegration, FixtureServerServesAFingerprint) {
+  REPLAY_REQUIRE_TORCH();
   FixtureServer server = start_fixture_server(
       {"--model", fixture_path("tabular_mlp.pt"), "--config", fixture_path("tabular.json")});
   ASSERT_GT(server.port, 0);
@@ -181,6 +184,7 @@ TEST(AgentIntegration, UnreachableRemoteExits3) {
 // The dynamic check: the eval-mode model is batch-invariant; the same model run as serving code
 // without eval() runs it (training mode) is batch-dependent, and says why.
 TEST(BatchCheckIntegration, TrainingModeIsBatchDependent) {
+  REPLAY_REQUIRE_TORCH();
   RunResult run = replay_env({"--batch-check", fixture_path("tabular_mlp_train.pt"), "--row-shape", "9"});
   EXPECT_EQ(run.exit_code, 0) << diagnose(run);
   EXPECT_NE(run.out.find("Batch-invariant"), std::string::npos) << run.out;

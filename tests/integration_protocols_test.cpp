@@ -28,8 +28,8 @@ struct Outcome {
 struct SkewCase {
   std::string skew;
   std::string stage;
-  std::vector<std::string> server_args;  ///< replaces the setup's, when set
-  std::string capture, local_model;      ///< replace the setup's, when set
+  std::vector<std::string> server_args = {};  ///< replaces the setup's, when set
+  std::string capture = {}, local_model = {};  ///< replace the setup's, when set
 };
 
 struct ProtocolSetup {
@@ -42,6 +42,7 @@ struct ProtocolSetup {
   std::function<std::string(const FixtureServer&)> remote;
   std::vector<SkewCase> skews;
   Outcome missing_output;
+  std::string wrong_datatype = "float99";  ///< the datatype the wrong-datatype fault sends
 };
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
@@ -109,6 +110,7 @@ std::vector<ProtocolSetup> protocol_setups() {
     v2.remote = rest_url;
     v2.skews = v2_skews("simple_v2_f64.json", {});
     v2.missing_output = v2_missing;
+    v2.wrong_datatype = "FLOAT32";
     setups.push_back(v2);
   }
   {
@@ -120,6 +122,7 @@ std::vector<ProtocolSetup> protocol_setups() {
     v2.remote = rest_url;
     v2.skews = v2_skews("simple_v2_f64_binary.json", {});
     v2.missing_output = v2_missing;
+    v2.wrong_datatype = "FLOAT32";
     setups.push_back(v2);
   }
   {
@@ -131,6 +134,7 @@ std::vector<ProtocolSetup> protocol_setups() {
     v2.remote = [](const FixtureServer& server) { return server.grpc_url("simple_mlp"); };
     v2.skews = v2_skews("simple_v2_f64_grpc.json", {"--grpc-port", "0"});
     v2.missing_output = v2_missing;
+    v2.wrong_datatype = "FLOAT32";
     setups.push_back(v2);
   }
   return setups;
@@ -174,6 +178,9 @@ struct ProtocolCase {
   CaseSpec spec;
 };
 
+// gtest prints a parameter it cannot format as its bytes: name the case instead.
+void PrintTo(const ProtocolCase& c, std::ostream* out) { *out << c.setup.name << "/" << c.spec.name; }
+
 std::string test_name(std::string text) {
   for (char& c : text) {
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
@@ -205,7 +212,7 @@ std::vector<ProtocolCase> all_cases() {
                      {"wrong_datatype",
                       {"--fault", "wrong-datatype"},
                       std::nullopt,
-                      Outcome{3, "remote.schema", "float99", ""}}});
+                      Outcome{3, "remote.schema", setup.wrong_datatype, ""}}});
     cases.push_back(
         {setup,
          {"missing_output", {"--fault", "missing-output"}, std::nullopt, setup.missing_output}});

@@ -114,7 +114,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(SkewCase{"stale-preprocessor", "features"},
                       SkewCase{"unknown-category", "features"},
                       SkewCase{"other-model", "outputs"}, SkewCase{"tf32", "outputs"},
-                      SkewCase{"train-mode", "outputs"},
+                      SkewCase{"train-mode", "outputs"}, SkewCase{"bfloat16", "outputs"},
                       SkewCase{"float32-parse", "payload"},
                       SkewCase{"drop-field=tenure_months", "payload"},
                       SkewCase{"rename-field=tenure_months:tenure", "payload"}),

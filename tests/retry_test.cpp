@@ -53,6 +53,12 @@ TEST(RetryAfter, SecondsAndTheThreeHttpDateForms) {
 class ScriptedTransport final : public Transport {
  public:
   struct Step {
+    // A constructor, so that {503} states the status alone without -Wextra's
+    // missing-field-initializers warning.
+    Step(int status_code = 200, std::string retry_after_value = "", std::string error = "")
+        : status(status_code),
+          retry_after(std::move(retry_after_value)),
+          error_id(std::move(error)) {}
     int status = 200;
     std::string retry_after;
     std::string error_id;  // non-empty: throw this remote error instead

@@ -16,6 +16,7 @@ void add_diff_command(CLI::App& app, int* exit_code);   // replay diff A B
 void add_env_command(CLI::App& app, int* exit_code);    // replay env ...
 void add_agent_command(CLI::App& app, int* exit_code);  // replay agent --listen ADDR
 void add_merge_command(CLI::App& app, int* exit_code);  // replay merge A.jsonl B.jsonl ...
+void add_bisect_command(CLI::App& app, int* exit_code);  // replay bisect --local M --capture F
 
 /// A --report FORMAT:PATH: json, junit, text, md or html.
 struct ReportTarget {

@@ -18,7 +18,6 @@
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
 
 // A header given on the command line goes into every request: its name must be a token and its
 // value free of line breaks. Its value is registered as a secret before anything can print it.
@@ -158,7 +157,7 @@ int main(int argc, char** argv) {
       "endpoint, diffs each stage (payload, features, outputs, prediction) and reports the\n"
       "first point of divergence.\n\n"
       "Exit codes: 0 equivalent, 1 diverged, 2 bad usage or input, 3 remote failed, 4 internal."};
-  app.set_version_flag("--version", std::string("replay ") + kVersion);
+  app.set_version_flag("--version", std::string("replay ") + REPLAY_VERSION);
 
   replay::ReplayOptions options;
   std::vector<std::string> reports, headers, header_envs;
@@ -263,6 +262,7 @@ int main(int argc, char** argv) {
   replay::cli::add_merge_command(app, &exit_code);
   replay::cli::add_import_command(app, &exit_code);
   replay::cli::add_record_command(app, &exit_code);
+  replay::cli::add_bisect_command(app, &exit_code);
   app.require_subcommand(0, 1);
 
   std::vector<replay::cli::ReportTarget> targets;

@@ -279,6 +279,9 @@ std::string read_file(const std::string& path) {
 
 std::string replay_binary() { return std::string(REPLAY_BINARY_DIR) + "/replay"; }
 std::string fixture_server_binary() { return std::string(REPLAY_BINARY_DIR) + "/fixture_server"; }
+std::string binary_path(const std::string& name) {
+  return std::string(REPLAY_BINARY_DIR) + "/" + name;
+}
 std::string fixture_path(const std::string& name) {
   return std::string(REPLAY_FIXTURE_DIR) + "/" + name;
 }

@@ -6,6 +6,15 @@
 #include <sys/types.h>
 #include <vector>
 
+/// In a build without LibTorch (REPLAY_WITH_TORCH=OFF) there are no fixture models and no
+/// backend module: a test that needs them skips itself with that reason.
+#define REPLAY_REQUIRE_TORCH()                                                   \
+  do {                                                                           \
+    if (!REPLAY_WITH_TORCH) {                                                    \
+      GTEST_SKIP() << "built without LibTorch (REPLAY_WITH_TORCH=OFF): no model"; \
+    }                                                                            \
+  } while (0)
+
 namespace replay::testing {
 
 struct RunResult {
@@ -80,6 +89,7 @@ class TempDir {
 std::string read_file(const std::string& path);
 std::string replay_binary();         ///< build/bin/replay
 std::string fixture_server_binary(); ///< build/bin/fixture_server
+std::string binary_path(const std::string& name);  ///< build/bin/<name> (modules too)
 std::string fixture_path(const std::string& name);  ///< build/fixtures/<name> (models, specs)
 std::string source_path(const std::string& relative);  ///< <repo>/<relative>
 

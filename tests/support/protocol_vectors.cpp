@@ -165,12 +165,18 @@ void check_request_cases(const std::string& protocol, const ProtocolVector& vect
       continue;
     }
     ASSERT_TRUE(what.empty()) << where << ": " << what;
-    if (expect.contains("model_name")) EXPECT_EQ(decoded.model_name, expect["model_name"]) << where;
+    if (expect.contains("model_name")) {
+      EXPECT_EQ(decoded.model_name, expect["model_name"]) << where;
+    }
     if (expect.contains("model_version")) {
       EXPECT_EQ(decoded.model_version, expect["model_version"]) << where;
     }
-    if (expect.value("payload_null", false)) EXPECT_TRUE(decoded.payload.is_null()) << where;
-    if (expect.contains("payload")) EXPECT_EQ(decoded.payload, expect["payload"]) << where;
+    if (expect.value("payload_null", false)) {
+      EXPECT_TRUE(decoded.payload.is_null()) << where;
+    }
+    if (expect.contains("payload")) {
+      EXPECT_EQ(decoded.payload, expect["payload"]) << where;
+    }
     if (expect.contains("inputs")) {
       const json& inputs = expect["inputs"];
       ASSERT_EQ(decoded.inputs.size(), inputs.size()) << where;

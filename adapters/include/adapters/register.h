@@ -1,7 +1,8 @@
 #pragma once
 /// The built-in adapters, registered explicitly by each executable (no static-initialiser
-/// magic, which static libraries drop): the HTTP(S) transport, the tabular preprocessor and the
-/// command step (preprocess and postprocess).
+/// magic, which static libraries drop): the transports (HTTP(S), the gRPC module), the protocol
+/// codecs, the tabular, TorchScript and command steps, and the LibTorch module as the default
+/// local-backend factory.
 
 namespace replay {
 

@@ -1,83 +1,82 @@
-// Loads the replay_torch module on first use and forwards to its C entry points.
+// The backend interfaces' shared parts: the default-factory registry, the variant's words, and
+// what a backend that only runs its opened options answers to the rest.
 #include "harness/backend.h"
 
-#include <dlfcn.h>
-#include <unistd.h>
-
-#include <climits>
-#include <cstdlib>
 #include <mutex>
 
 #include "harness/error.h"
-#include "replay_torch_abi.h"
 
 namespace replay {
 namespace {
 
-std::string executable_dir() {
-  char buffer[PATH_MAX];
-  ssize_t length = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
-  if (length <= 0) return ".";
-  std::string path(buffer, static_cast<size_t>(length));
-  return path.substr(0, path.find_last_of('/'));
+std::mutex& registry_mutex() {
+  static std::mutex mutex;
+  return mutex;
 }
 
-// dlopen is done once per process; the handle is never closed (LibTorch does not unload cleanly).
-void* torch_module() {
-  static std::once_flag once;
-  static void* handle = nullptr;
-  static std::string error;
-  std::call_once(once, [] {
-    const std::string path = torch_module_path();
-    handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
-      const char* reason = dlerror();
-      error = path + ": " + (reason != nullptr ? reason : "unknown error");
-    }
-  });
-  if (handle == nullptr) {
-    fail_model("model.backend", "cannot load the LibTorch backend module " + error +
-                                    " (set REPLAY_TORCH_MODULE to its path)");
-  }
-  return handle;
+std::shared_ptr<const BackendFactory>& registered_factory() {
+  static std::shared_ptr<const BackendFactory> factory;
+  return factory;
 }
 
-template <class Fn>
-Fn torch_symbol(const char* name) {
-  void* symbol = dlsym(torch_module(), name);
-  if (symbol == nullptr) {
-    fail_model("model.backend",
-               std::string("the LibTorch backend module has no entry point ") + name);
-  }
-  return reinterpret_cast<Fn>(symbol);
+// Whether `variant` asks for nothing beyond how a backend was opened.
+bool runs_as_opened(const BackendOptions& variant, const ModelInfo& info) {
+  return !variant.force_training_mode && !variant.emulate_tf32 && !variant.run_dtype &&
+         !variant.round_inputs && variant.num_threads == 0 &&
+         (variant.device.empty() || variant.device == info.device);
 }
 
 }  // namespace
 
-std::string torch_module_path() {
-  if (const char* from_env = std::getenv("REPLAY_TORCH_MODULE"); from_env && *from_env) {
-    return from_env;
+std::string describe_variant(const BackendOptions& options) {
+  std::string out;
+  const auto add = [&out](const std::string& part) { out += (out.empty() ? "" : ", ") + part; };
+  add(options.force_training_mode ? "train mode (dropout off)" : "eval");
+  if (options.emulate_tf32) add("tf32");
+  if (options.run_dtype) add("run in " + std::string(dtype_name(*options.run_dtype)));
+  if (options.round_inputs) {
+    add("inputs rounded through " + std::string(dtype_name(*options.round_inputs)));
   }
-  return executable_dir() + "/" + REPLAY_TORCH_MODULE_NAME;
-}
-
-std::unique_ptr<LocalBackend> open_local_backend(const std::string& model_path,
-                                                 const BackendOptions& options) {
-  auto open = torch_symbol<TorchOpenFn>("replay_torch_open");
-  return std::unique_ptr<LocalBackend>(open(model_path.c_str(), &options));
-}
-
-nlohmann::json torch_runtime_fingerprint() {
-  nlohmann::json out;
-  torch_symbol<TorchRuntimeFingerprintFn>("replay_torch_runtime_fingerprint")(&out);
+  if (options.num_threads > 0) {
+    add(std::to_string(options.num_threads) + (options.num_threads == 1 ? " thread" : " threads"));
+  }
+  if (!options.device.empty() && options.device != "cpu") add(options.device);
   return out;
 }
 
-nlohmann::json torch_archive_fingerprint(const std::string& model_path) {
-  nlohmann::json out;
-  torch_symbol<TorchArchiveFingerprintFn>("replay_torch_archive_fingerprint")(model_path.c_str(),
-                                                                               &out);
-  return out;
+std::vector<Tensor> LocalBackend::run_variant(const std::vector<Tensor>& inputs,
+                                              const BackendOptions& variant) {
+  if (!runs_as_opened(variant, info())) {
+    fail_model("model.backend", "this backend cannot run variants (" + describe_variant(variant) +
+                                    ") of " + info().path);
+  }
+  return run(inputs);
+}
+
+std::vector<GraphNode> LocalBackend::run_all(const std::vector<Tensor>&, const BackendOptions&) {
+  fail_model("model.backend",
+             "this backend cannot mark every intermediate value of " + info().path);
+}
+
+std::vector<Tensor> LocalBackend::run_records(const RecordBatch&) {
+  fail_model("model.backend", "this backend cannot run " + info().path + " on records");
+}
+
+std::vector<std::string> LocalBackend::variant_notes(const BackendOptions&) { return {}; }
+
+void set_default_backend_factory(std::shared_ptr<const BackendFactory> factory) {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  registered_factory() = std::move(factory);
+}
+
+std::shared_ptr<const BackendFactory> default_backend_factory() {
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  if (!registered_factory()) {
+    fail_model("model.backend",
+               "no local model backend is registered (executables call "
+               "register_builtin_adapters(), which registers the LibTorch module)");
+  }
+  return registered_factory();
 }
 
 }  // namespace replay

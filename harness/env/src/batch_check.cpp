@@ -40,7 +40,7 @@ BatchCheckResult check_batch_invariance(const std::string& model_path,
   }
   const size_t probe = static_cast<size_t>(options.probe_row) % rows.size();
 
-  auto backend = open_local_backend(model_path, options.backend);
+  auto backend = default_backend_factory()->open(model_path, options.backend);
   BatchCheckResult result;
   result.backend_version = backend->info().backend_version;
   result.training_submodules = backend->info().training_submodules;

@@ -17,6 +17,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <regex>
 #include <set>
@@ -108,27 +109,56 @@ bool looks_like_torchscript(const std::string& path) {
   return head.size() == 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4;
 }
 
-json collect_artifacts(const FingerprintOptions& options) {
-  const std::vector<ArtifactFile> files = expand_artifacts(options.artifacts);
+// What only the local backend knows: its runtime facts and each TorchScript archive's facts.
+// Gathered on a thread of its own while the artifacts are hashed, since loading LibTorch alone
+// takes about half a second; a backend that cannot be loaded is recorded, not fatal.
+struct BackendFacts {
+  json runtime;
+  std::map<std::string, json> archives;  // by ArtifactFile::path
+};
+
+BackendFacts collect_backend_facts(const std::vector<ArtifactFile>& files) {
+  BackendFacts facts;
+  std::shared_ptr<const BackendFactory> backend;
+  try {
+    backend = default_backend_factory();
+  } catch (const Error& error) {
+    facts.runtime = {{"error", error.what()}};
+  }
+  for (const ArtifactFile& file : files) {
+    if (!looks_like_torchscript(file.path)) continue;
+    if (!backend) {
+      facts.archives[file.path] = facts.runtime;
+      continue;
+    }
+    try {
+      facts.archives[file.path] = backend->archive_fingerprint(file.path);
+    } catch (const Error& error) {
+      facts.archives[file.path] = {{"error", error.what()}};
+    }
+  }
+  if (backend) {
+    try {
+      facts.runtime = backend->runtime_fingerprint();
+    } catch (const Error& error) {
+      facts.runtime = {{"error", error.what()}};
+    }
+  }
+  return facts;
+}
+
+json hash_artifacts(const std::vector<ArtifactFile>& files, int hash_threads) {
   std::vector<std::string> paths;
   for (const auto& file : files) paths.push_back(file.path);
-  const std::vector<FileDigest> digests = sha256_files(paths, options.hash_threads);
+  const std::vector<FileDigest> digests = sha256_files(paths, hash_threads);
   json out = json::array();
   for (size_t i = 0; i < files.size(); ++i) {
     std::error_code error;
     const fs::path absolute = fs::absolute(files[i].path, error);
-    json artifact = {{"name", files[i].name},
-                     {"path", error ? files[i].path : absolute.lexically_normal().string()},
-                     {"size_bytes", digests[i].size_bytes},
-                     {"sha256", digests[i].sha256}};
-    if (options.include_torch_runtime && looks_like_torchscript(files[i].path)) {
-      try {
-        artifact["torchscript"] = torch_archive_fingerprint(files[i].path);
-      } catch (const Error& error) {
-        artifact["torchscript"] = {{"error", error.what()}};
-      }
-    }
-    out.push_back(std::move(artifact));
+    out.push_back({{"name", files[i].name},
+                   {"path", error ? files[i].path : absolute.lexically_normal().string()},
+                   {"size_bytes", digests[i].size_bytes},
+                   {"sha256", digests[i].sha256}});
   }
   return out;
 }
@@ -440,19 +470,27 @@ json collect_fingerprint(const FingerprintOptions& options) {
   out["schema_version"] = kFingerprintSchemaVersion;
   out["replay_version"] = REPLAY_VERSION;
   out["collected_at"] = utc_now();
-  out["artifacts"] = collect_artifacts(options);
-  out["runtime"] = nullptr;
+  const std::vector<ArtifactFile> files = expand_artifacts(options.artifacts);
+  // The backend's facts load LibTorch: started first, on their own thread, so hashing starts at
+  // once and the load overlaps it.
+  std::future<BackendFacts> backend_facts;
   if (options.include_torch_runtime) {
-    try {
-      out["runtime"] = torch_runtime_fingerprint();
-    } catch (const Error& error) {
-      out["runtime"] = {{"error", error.what()}};
-    }
+    backend_facts = std::async(std::launch::async, collect_backend_facts, files);
   }
+  out["artifacts"] = hash_artifacts(files, options.hash_threads);
+  out["runtime"] = nullptr;
   out["host"] = collect_host();
   out["env"] = collect_numerics_env();
   out["container"] = collect_container(options);
   out["python"] = options.python_env.empty() ? json(nullptr) : collect_python(options.python_env);
+  if (backend_facts.valid()) {
+    BackendFacts facts = backend_facts.get();
+    out["runtime"] = std::move(facts.runtime);
+    for (size_t i = 0; i < files.size(); ++i) {
+      const auto found = facts.archives.find(files[i].path);
+      if (found != facts.archives.end()) out["artifacts"][i]["torchscript"] = found->second;
+    }
+  }
   return out;
 }
 

@@ -276,16 +276,35 @@ void parse_stages(const ordered_json& value, const std::string& origin, const st
     fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
   }
   for (const auto& item : value.items()) {
-    const StageSpec* spec = find_stage(item.key());
+    const std::string& key = item.key();
+    if (key.rfind(kLayerStagePrefix.data(), 0, kLayerStagePrefix.size()) == 0) {
+      // layers/<node id or module path>: one activation production logged.
+      const std::string name = key.substr(kLayerStagePrefix.size());
+      if (name.empty()) {
+        fail_schema(origin, child(pointer, key),
+                    "a layers/ entry needs a node id or module path after the slash");
+      }
+      const ordered_json& tensor = item.value();
+      if (tensor.is_null() || tensor.is_string() || !is_single_tensor(tensor)) {
+        fail_schema(origin, child(pointer, key),
+                    "expected one tensor ({\"dtype\", \"shape\", \"data\"}) or nested lists "
+                    "of numbers, got " + type_phrase(tensor));
+      }
+      capture->layers.push_back(
+          tensor_from_json(name, json(tensor), origin + ": " + child(pointer, key)));
+      continue;
+    }
+    const StageSpec* spec = find_stage(key);
     if (spec == nullptr) {
-      fail_schema(origin, child(pointer, item.key()),
-                  "unknown stage (expected one of " + stage_names() + ")");
+      fail_schema(origin, child(pointer, key),
+                  "unknown stage (expected one of " + stage_names() + ", or layers/<node or "
+                  "module>)");
     }
     if (spec->kind == StageKind::kJson) {
       capture->logged_payload = json(item.value());
     } else {
       capture->stages[spec->id] = parse_stage_tensors(
-          item.value(), std::string(spec->default_tensor), origin, child(pointer, item.key()));
+          item.value(), std::string(spec->default_tensor), origin, child(pointer, key));
     }
   }
 }
@@ -559,6 +578,9 @@ ordered_json capture_to_json(const Capture& capture) {
     ordered_json named = ordered_json::object();
     for (const Tensor& tensor : tensors) named[tensor.name()] = ordered_json(tensor_to_json(tensor));
     stages[std::string(stage_name(stage))] = std::move(named);
+  }
+  for (const Tensor& layer : capture.layers) {
+    stages[std::string(kLayerStagePrefix) + layer.name()] = ordered_json(tensor_to_json(layer));
   }
   if (!stages.empty()) out["stages"] = std::move(stages);
   if (!capture.meta.empty()) out["meta"] = ordered_json(capture.meta);

@@ -1,6 +1,7 @@
 #include "harness/config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -140,7 +141,17 @@ Config parse_config(const nlohmann::json& document, const std::string& origin) {
 }
 
 Config load_config(const std::string& path) {
-  return parse_config(read_json_file(path, "config"), path);
+  Config config = parse_config(read_json_file(path, "config"), path);
+  // A preprocessing module named by a relative path sits beside the config that names it.
+  nlohmann::json& preprocess = config.preprocess;
+  if (preprocess.is_object() && preprocess.value("type", "") == "torchscript" &&
+      preprocess.contains("path") && preprocess["path"].is_string()) {
+    const std::filesystem::path module = preprocess["path"].get<std::string>();
+    if (module.is_relative()) {
+      preprocess["path"] = (std::filesystem::path(path).parent_path() / module).string();
+    }
+  }
+  return config;
 }
 
 }  // namespace replay

@@ -49,6 +49,11 @@ bool stage_from_name(std::string_view name, Stage* stage);
 /// "payload, features, outputs, prediction" (for messages listing the valid names).
 std::string stage_names();
 
+/// Production's activations in a capture's "stages": "layers/<node id or module path>", one
+/// tensor each. Not rows of the table (they are not compared by `replay` itself): `replay bisect`
+/// compares them with the model's graph (harness/bisect.h).
+inline constexpr std::string_view kLayerStagePrefix = "layers/";
+
 /// Every Stage in pipeline order (stage_table()'s ids), for loops.
 const std::array<Stage, kStageCount>& all_stages();
 

@@ -60,6 +60,10 @@ struct Capture {
   std::optional<CapturedResponse> response;
   /// Tensors production logged, by stage: stages[Stage::kFeatures] = {tensor "x", ...}.
   std::map<Stage, std::vector<Tensor>> stages;
+  /// Activations production logged, from stages "layers/<name>" (README "Capture format"), in
+  /// file order; each tensor is named <name>: a node id of the model's graph ("fc1/linear") or
+  /// a module path ("fc1", "block.bn": that module's output). `replay bisect` compares them.
+  std::vector<Tensor> layers;
   /// A logged payload-stage JSON (what production parsed), if any.
   std::optional<nlohmann::json> logged_payload;
   nlohmann::json meta = nlohmann::json::object();

@@ -75,7 +75,9 @@ void request_stop();
 /// How a run reaches its parts: tests replace them with fakes.
 struct ReplayServices {
   std::function<std::unique_ptr<LocalBackend>(const std::string&, const BackendOptions&)>
-      open_backend = open_local_backend;
+      open_backend = [](const std::string& path, const BackendOptions& options) {
+        return default_backend_factory()->open(path, options);
+      };
   std::function<std::unique_ptr<Transport>(const std::string&, const TransportOptions&)>
       open_transport = make_transport;
 };

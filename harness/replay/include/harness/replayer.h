@@ -15,7 +15,7 @@
 ///   parts.codec = make_protocol("json", {});
 ///   parts.preprocessor = make_preprocessor(parts.config->preprocess);
 ///   parts.postprocessor = make_postprocessor(parts.config->postprocess);
-///   Replayer replayer(parts, open_local_backend("m.pt", {}), make_transport(url, {}));
+///   Replayer replayer(parts, default_backend_factory()->open("m.pt", {}), make_transport(url, {}));
 ///   CaptureOutcome outcome = replayer.replay(capture);
 
 #include <map>

@@ -12,19 +12,22 @@
 #include <torch/script.h>
 #include <torch/version.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 
-#include "harness/error.h"
-#include "replay_torch_abi.h"
+#include "torch_module.h"
 
-namespace replay {
+namespace replay::torch_module {
 namespace {
 
 std::string precision_name(at::Float32MatmulPrecision precision) {
   switch (precision) {
-    case at::Float32MatmulPrecision::HIGHEST: return "highest";
-    case at::Float32MatmulPrecision::HIGH: return "high";
-    case at::Float32MatmulPrecision::MEDIUM: return "medium";
+    case at::Float32MatmulPrecision::HIGHEST:
+      return "highest";
+    case at::Float32MatmulPrecision::HIGH:
+      return "high";
+    case at::Float32MatmulPrecision::MEDIUM:
+      return "medium";
   }
   return "unknown";
 }
@@ -145,14 +148,17 @@ void fill_archive(const std::string& path, nlohmann::json* out) {
 }
 
 }  // namespace
-}  // namespace replay
 
-extern "C" void replay_torch_runtime_fingerprint(nlohmann::json* out) {
-  *out = nlohmann::json::object();
-  replay::fill_runtime(out);
+std::string runtime_fingerprint_json() {
+  nlohmann::json out = nlohmann::json::object();
+  fill_runtime(&out);
+  return out.dump();
 }
 
-extern "C" void replay_torch_archive_fingerprint(const char* model_path, nlohmann::json* out) {
-  *out = nlohmann::json::object();
-  replay::fill_archive(model_path != nullptr ? model_path : "", out);
+std::string archive_fingerprint_json(const std::string& path) {
+  nlohmann::json out = nlohmann::json::object();
+  fill_archive(path, &out);
+  return out.dump();
 }
+
+}  // namespace replay::torch_module
