@@ -18,6 +18,7 @@
 #include "protocols/kserve_v2_grpc.h"
 #include "protocols/kserve_v2_rest.h"
 #include "support/process.h"
+#include "support/protocol_vectors.h"
 
 namespace replay {
 namespace {
@@ -882,6 +883,98 @@ TEST(KserveV2Errors, RecordedResponsesAreBadInputAndTheirFormIsSniffed) {
   recorded.body = R"({"outputs": 3})";
   expect_error([&] { codec()->decode_recorded_response(recorded, "c.json"); }, "capture.response",
                "\"outputs\" is 3, not a list");
+}
+
+}  // namespace
+}  // namespace replay
+
+// ---- Preflight: the server's metadata against the local module's forward() -----------------
+namespace replay {
+namespace {
+
+ProtocolPreflight preflight_against(const ModelInfo& local, const nlohmann::json& metadata) {
+  const nlohmann::json answers = {
+      {"/v2/health/ready", {{"status", 200}, {"body", ""}}},
+      {"/v2/models/m", {{"status", 200}, {"body", metadata.dump()}}}};
+  testing::TableTransport transport("http://127.0.0.1:8000/v2/models/m/infer", answers);
+  PreflightContext context;
+  context.local_model = &local;
+  ProtocolOptions options;
+  options.model_name = "m";
+  return make_protocol("kserve-v2", options)->preflight(transport, context);
+}
+
+nlohmann::json v2_metadata(int inputs, int outputs) {
+  nlohmann::json metadata = {{"name", "m"}, {"platform", "pytorch_libtorch"}};
+  for (int i = 0; i < inputs; ++i) {
+    metadata["inputs"].push_back(
+        {{"name", "INPUT__" + std::to_string(i)}, {"datatype", "FP32"}, {"shape", {-1, 4}}});
+  }
+  for (int i = 0; i < outputs; ++i) {
+    metadata["outputs"].push_back(
+        {{"name", "OUTPUT__" + std::to_string(i)}, {"datatype", "FP32"}, {"shape", {-1, 2}}});
+  }
+  return metadata;
+}
+
+ModelInfo local_with(std::vector<ForwardArgument> arguments, const std::string& returns) {
+  ModelInfo info;
+  info.forward.arguments = std::move(arguments);
+  info.forward.return_type = returns;
+  info.forward.text = "forward(...) -> " + returns;
+  return info;
+}
+
+std::vector<std::string> finding_ids(const ProtocolPreflight& preflight) {
+  std::vector<std::string> ids;
+  for (const EnvFinding& finding : preflight.findings) ids.push_back(finding.id);
+  return ids;
+}
+
+std::string all_checks(const ProtocolPreflight& preflight) {
+  std::string text;
+  for (const std::string& check : preflight.checks) text += check + "\n";
+  return text;
+}
+
+TEST(KserveV2Preflight, LocalModuleWithTheServersArityHasNoFindingAndSaysHowInputsPair) {
+  const ProtocolPreflight preflight =
+      preflight_against(local_with({{"x", "Tensor"}}, "Tensor"), v2_metadata(1, 2));
+  EXPECT_TRUE(preflight.findings.empty()) << all_checks(preflight);
+  EXPECT_NE(all_checks(preflight).find("by position: x is 'INPUT__0'"), std::string::npos)
+      << all_checks(preflight);
+  EXPECT_NE(all_checks(preflight).find("1 returned tensor within the declared outputs"),
+            std::string::npos)
+      << all_checks(preflight);
+}
+
+TEST(KserveV2Preflight, LocalModuleTakingAnotherNumberOfInputsIsCritical) {
+  const ProtocolPreflight preflight = preflight_against(
+      local_with({{"x", "Tensor"}, {"mask", "Tensor"}}, "Tensor"), v2_metadata(1, 1));
+  ASSERT_EQ(finding_ids(preflight), std::vector<std::string>{"v2.local.inputs"});
+  EXPECT_EQ(preflight.findings[0].severity, Severity::kCritical);
+}
+
+TEST(KserveV2Preflight, LocalModuleReturningMoreTensorsThanDeclaredIsAWarning) {
+  const ProtocolPreflight preflight = preflight_against(
+      local_with({{"x", "Tensor"}}, "Tuple[Tensor, Tensor, Tensor]"), v2_metadata(1, 2));
+  ASSERT_EQ(finding_ids(preflight), std::vector<std::string>{"v2.local.outputs"});
+  EXPECT_EQ(preflight.findings[0].severity, Severity::kWarning);
+}
+
+TEST(KserveV2Preflight, ForwardOverNonTensorArgumentsIsSaidNotCompared) {
+  const ProtocolPreflight preflight = preflight_against(
+      local_with({{"numbers", "Dict[str, Tensor]"}}, "Dict[str, Tensor]"), v2_metadata(3, 1));
+  EXPECT_TRUE(preflight.findings.empty());
+  EXPECT_NE(all_checks(preflight).find("inputs not compared"), std::string::npos);
+  EXPECT_NE(all_checks(preflight).find("outputs not compared"), std::string::npos);
+}
+
+TEST(KserveV2Preflight, BackendWithoutASignatureIsSaidNotCompared) {
+  const ProtocolPreflight preflight = preflight_against(ModelInfo{}, v2_metadata(1, 1));
+  EXPECT_TRUE(preflight.findings.empty());
+  EXPECT_NE(all_checks(preflight).find("does not report the module's signature"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 #include <regex>
 #include <set>
 
@@ -209,6 +210,99 @@ EnvFinding finding(const std::string& id, Severity severity, const std::string& 
   return out;
 }
 
+std::string comma_separated(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
+// How many tensors a TorchScript return type holds: "Tensor" 1, "Tuple[Tensor, Tensor]" 2;
+// nullopt for anything else (a dict, a list, an optional), whose count the schema does not fix.
+std::optional<size_t> returned_tensors(const std::string& type) {
+  if (type == "Tensor") return 1;
+  const std::string prefix = "Tuple[";
+  if (type.rfind(prefix, 0) != 0 || type.back() != ']') return std::nullopt;
+  const std::string inner = type.substr(prefix.size(), type.size() - prefix.size() - 1);
+  size_t count = 0;
+  size_t start = 0;
+  while (start <= inner.size()) {
+    const size_t comma = inner.find(", ", start);
+    const std::string item = inner.substr(start, comma == std::string::npos ? std::string::npos
+                                                                            : comma - start);
+    if (item != "Tensor") return std::nullopt;
+    ++count;
+    if (comma == std::string::npos) break;
+    start = comma + 2;
+  }
+  return count;
+}
+
+// The server's declared inputs and outputs against the local TorchScript module's forward():
+// what the schema recorded in the archive fixes is the number of tensors in and out (names of
+// positional arguments are the exporter's, and v2 servers name them INPUT__0 and the like, so a
+// name that differs is said, not flagged).
+void compare_local_signature(const v2::V2ModelMetadata& metadata, const ModelInfo& local,
+                             ProtocolPreflight* out) {
+  const ForwardSchema& forward = local.forward;
+  if (forward.text.empty()) {
+    out->checks.push_back(
+        "the local module's inputs and outputs: not compared (the backend does not report the "
+        "module's signature)");
+    return;
+  }
+  const std::string model = "model '" + metadata.name + "'";
+  const bool all_tensors =
+      std::all_of(forward.arguments.begin(), forward.arguments.end(),
+                  [](const ForwardArgument& argument) { return argument.type == "Tensor"; });
+  std::string check = "the local module's " + forward.text + " against the server's " +
+                      std::to_string(metadata.inputs.size()) + " inputs, " +
+                      std::to_string(metadata.outputs.size()) + " outputs: ";
+  std::vector<std::string> said;
+  if (!all_tensors) {
+    said.push_back("inputs not compared (forward takes more than plain tensors)");
+  } else if (forward.arguments.size() != metadata.inputs.size()) {
+    std::vector<std::string> declared;
+    for (const v2::V2TensorMetadata& input : metadata.inputs) declared.push_back(input.name);
+    out->findings.push_back(finding(
+        "v2.local.inputs", Severity::kCritical, "the local module's forward()",
+        std::to_string(forward.arguments.size()) + " tensor arguments (" + forward.text + ")",
+        std::to_string(metadata.inputs.size()) + " inputs (" + comma_separated(declared) + ")",
+        "the server's " + model + " takes another number of inputs than the local module: they "
+            "are not the same model, or the server wraps it",
+        "check that --local is the module the server loads"));
+    said.push_back("input count differs");
+  } else {
+    std::vector<std::string> renamed;
+    for (size_t i = 0; i < forward.arguments.size(); ++i) {
+      if (forward.arguments[i].name != metadata.inputs[i].name) {
+        renamed.push_back(forward.arguments[i].name + " is '" + metadata.inputs[i].name + "'");
+      }
+    }
+    said.push_back(renamed.empty() ? "inputs match by count and name"
+                                   : "inputs match by count (by position: " +
+                                         comma_separated(renamed) + ")");
+  }
+  const std::optional<size_t> returned = returned_tensors(forward.return_type);
+  if (!returned) {
+    said.push_back("outputs not compared (forward returns " + forward.return_type + ")");
+  } else if (*returned > metadata.outputs.size()) {
+    out->findings.push_back(finding(
+        "v2.local.outputs", Severity::kWarning, "the local module's forward()",
+        std::to_string(*returned) + " tensors (" + forward.return_type + ")",
+        std::to_string(metadata.outputs.size()) + " outputs",
+        "the local module returns more tensors than the server's " + model +
+            " declares: the server serves another model, or drops outputs",
+        "check that --local is the module the server loads"));
+    said.push_back("output count differs");
+  } else {
+    // A server may declare more outputs than the module returns (debug or intermediate outputs).
+    said.push_back(std::to_string(*returned) + " returned tensor" + (*returned == 1 ? "" : "s") +
+                   " within the declared outputs");
+  }
+  for (size_t i = 0; i < said.size(); ++i) check += (i == 0 ? "" : "; ") + said[i];
+  out->checks.push_back(check);
+}
+
 // The server's model metadata against the capture's request and the config.
 void compare_metadata(const v2::V2ModelMetadata& metadata, const ProtocolOptions& options,
                       const PreflightContext& context, ProtocolPreflight* out) {
@@ -286,11 +380,7 @@ void compare_metadata(const v2::V2ModelMetadata& metadata, const ProtocolOptions
                   "name a declared output"));
     }
   }
-  if (context.local_model != nullptr) {
-    out->checks.push_back(
-        "the local TorchScript module's inputs and outputs: not compared (the backend does not "
-        "report the module's signature)");
-  }
+  if (context.local_model != nullptr) compare_local_signature(metadata, *context.local_model, out);
 }
 
 class KserveV2Codec final : public ProtocolCodec {
