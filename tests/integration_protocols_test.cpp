@@ -2,12 +2,17 @@
 // runs one suite over its HTTP and gRPC clients. Each case starts the real fixture server with
 // --protocol and runs the real replay binary: equal (exit 0), each skew found at its stage,
 // a 500/error status (exit 3, remote.status with the server's message), a truncated body, a
-// datatype the protocol does not define, a missing output. Also: captures replayed across
-// transports (REST capture over gRPC, gRPC capture over REST), and the v2 preflight.
+// datatype the protocol does not define, a missing output; where the protocol's fixture has them,
+// a body that is not JSON, a shape the data contradicts and the preflight's reading of the
+// server. What a protocol lets replay observe is part of each setup: TF Serving shows outputs
+// and, when the SavedModel exports them, the features; TorchServe's default handlers show
+// outputs only. Also: captures replayed across transports (REST capture over gRPC, gRPC capture
+// over REST), and the v2 preflight.
 //
 // The list of setups is protocol_setups() below: add a protocol there and every case runs on it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
 
@@ -43,6 +48,13 @@ struct ProtocolSetup {
   std::vector<SkewCase> skews;
   Outcome missing_output;
   std::string wrong_datatype = "float99";  ///< the datatype the wrong-datatype fault sends
+  std::string status_500_says = "injected fault: status-500";
+  /// The stages observed on both sides of an equal replay; empty: every stage but the equal
+  /// outcome's not_observed one.
+  std::vector<std::string> observed = {};
+  std::string not_json_says = {};        ///< the not-json case runs when set
+  std::string lie_shape_says = {};       ///< the lie-shape case runs when set
+  std::vector<std::string> preflight_says = {};  ///< the preflight case runs when set
 };
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
@@ -76,6 +88,8 @@ std::vector<ProtocolSetup> protocol_setups() {
     // The generic protocol has no schema to say an output is missing: the stage is then not
     // observed, and the prediction still compares.
     json.missing_output = {0, "", "", "outputs"};
+    json.not_json_says = "not valid JSON";
+    json.lie_shape_says = "/outputs: shape [4, 4] needs 16 values, got 12";
     setups.push_back(json);
   }
 
@@ -111,6 +125,8 @@ std::vector<ProtocolSetup> protocol_setups() {
     v2.skews = v2_skews("simple_v2_f64.json", {});
     v2.missing_output = v2_missing;
     v2.wrong_datatype = "FLOAT32";
+    v2.not_json_says = "not valid JSON";
+    v2.lie_shape_says = "output 'output': \"data\" holds 9 elements; its shape [3, 4] calls for 12";
     setups.push_back(v2);
   }
   {
@@ -123,6 +139,8 @@ std::vector<ProtocolSetup> protocol_setups() {
     v2.skews = v2_skews("simple_v2_f64_binary.json", {});
     v2.missing_output = v2_missing;
     v2.wrong_datatype = "FLOAT32";
+    v2.not_json_says = "not valid JSON";
+    v2.lie_shape_says = "output 'output': FP32 [3, 4] needs 48 bytes of data, but 36 were given";
     setups.push_back(v2);
   }
   {
@@ -135,7 +153,96 @@ std::vector<ProtocolSetup> protocol_setups() {
     v2.skews = v2_skews("simple_v2_f64_grpc.json", {"--grpc-port", "0"});
     v2.missing_output = v2_missing;
     v2.wrong_datatype = "FLOAT32";
+    v2.not_json_says = "not a ModelInferResponse protobuf message";
+    v2.lie_shape_says = "output 'output': FP32 [3, 4] needs 48 bytes of data, but 36 were given";
     setups.push_back(v2);
+  }
+
+  // TF Serving and TorchServe: the tabular model through each protocol's own request form.
+  struct TftsSetup {
+    std::string name, protocol, model, server_config, replay_config, capture, url_path;
+    std::vector<std::string> server_extra, observed;
+    std::vector<SkewCase> skews;
+    std::string status_500_says, wrong_datatype_says, missing_output_says, lie_shape_says;
+    std::vector<std::string> preflight_says;
+  };
+  const std::string other_model = "other-model=" + fixture_path("tabular_mlp_v2.pt");
+  // Through TF Serving the payload is not observable; rounding the numbers to float32 moves the
+  // features by less than their float32 tolerance (stage "": replay cannot see it, exit 0).
+  const std::vector<SkewCase> tabular_through_features = {
+      {"stale-preprocessor", "features"},  {"unknown-category", "features"},
+      {other_model, "outputs"},            {"tf32", "outputs"},
+      {"train-mode", "outputs"},           {"float32-parse", ""},
+      {"drop-field=tenure_months", "features"},
+      {"rename-field=tenure_months:tenure", "features"}};
+  const std::vector<SkewCase> tabular_everywhere = {
+      {"stale-preprocessor", "features"},  {"unknown-category", "features"},
+      {other_model, "outputs"},            {"tf32", "outputs"},
+      {"train-mode", "outputs"},           {"float32-parse", "payload"},
+      {"drop-field=tenure_months", "payload"},
+      {"rename-field=tenure_months:tenure", "payload"}};
+  // A DT_FLOAT signature (or a handler making float32 tensors): the server reads the numbers as
+  // float32 whatever its parser does.
+  const std::vector<SkewCase> tensor_skews = {
+      {"tf32", "outputs"}, {"train-mode", "outputs"}, {"float32-parse", ""}};
+  const std::string ts_500 =
+      "HTTP 500 Internal Server Error: InternalServerException: injected fault: status-500";
+  const std::vector<TftsSetup> tfts = {
+      {"tfserving_row", "tfserving", "tabular_mlp.pt", "tabular.json", "tabular_tfserving.json",
+       "tfserving_tabular.json", "/v1/models/tabular_mlp:predict", {"--expose-intermediates"},
+       {"features", "outputs"}, tabular_through_features,
+       "HTTP 500 Internal Server Error: injected fault: status-500",
+       "/predictions/0/output/0: mixes numbers and strings",
+       "neither \"predictions\" (row form) nor \"outputs\"",
+       "/predictions/3/output: ragged nested lists",
+       {"GET /v1/models/tabular_mlp: version 1 AVAILABLE",
+        "GET /v1/models/tabular_mlp/metadata: signature 'serving_default': inputs age DT_FLOAT "
+        "[-1], amount DT_FLOAT [-1], country DT_STRING [-1]"}},
+      {"tfserving_columnar", "tfserving", "simple_mlp.pt", "", "", "tfserving_columnar.json",
+       "/v1/models/simple_mlp/versions/1:predict", {}, {"outputs"}, tensor_skews,
+       "HTTP 500 Internal Server Error: injected fault: status-500",
+       "/outputs/0/0: mixes numbers and strings",
+       "neither \"predictions\" (row form) nor \"outputs\"", "/outputs/2: ragged nested lists",
+       {"GET /v1/models/simple_mlp/versions/1: version 1 AVAILABLE",
+        "inputs input DT_FLOAT [-1, -1]; outputs output DT_FLOAT [-1, -1]"}},
+      // replay's tabular.json sends X-Debug-Intermediates: 1, which the fixture's custom
+      // handler answers with every stage.
+      {"torchserve", "torchserve", "tabular_mlp.pt", "tabular.json", "tabular.json",
+       "torchserve_tabular.json", "/predictions/tabular_mlp", {},
+       {"payload", "features", "outputs", "prediction"}, tabular_everywhere, ts_500,
+       "/outputs/0/0: mixes numbers and strings", "(the whole body): an empty list",
+       "/outputs/3: ragged nested lists",
+       {"GET /ping: Healthy", "/models/tabular_mlp: default version 1.0 (tabular_mlp.mar), 1 of 1 "
+                              "workers READY, batchSize 1"}},
+      {"torchserve_default_handler", "torchserve", "simple_mlp.pt", "", "",
+       "torchserve_simple.json", "/predictions/simple_mlp/1.0", {}, {"outputs"}, tensor_skews,
+       ts_500, "(the whole body)/0/0: mixes numbers and strings",
+       "(the whole body): an empty list", "(the whole body)/2: ragged nested lists",
+       {"GET /ping: Healthy", "/models/simple_mlp: default version 1.0"}}};
+  for (const TftsSetup& item : tfts) {
+    ProtocolSetup setup;
+    setup.name = item.name;
+    setup.server_args = {"--protocol", item.protocol, "--model", fixture_path(item.model)};
+    if (!item.server_config.empty()) {
+      setup.server_args = with(setup.server_args, {"--config", fixture_path(item.server_config)});
+    }
+    setup.server_args = with(setup.server_args, item.server_extra);
+    setup.capture = item.capture;
+    setup.local_model = item.model;
+    if (!item.replay_config.empty()) {
+      setup.replay_args = {"--config", fixture_path(item.replay_config)};
+    }
+    const std::string path = item.url_path;
+    setup.remote = [path](const FixtureServer& server) { return server.url() + path; };
+    setup.skews = item.skews;
+    setup.missing_output = {3, "remote.schema", item.missing_output_says, ""};
+    setup.wrong_datatype = item.wrong_datatype_says;
+    setup.status_500_says = item.status_500_says;
+    setup.observed = item.observed;
+    setup.not_json_says = "not valid JSON";
+    setup.lie_shape_says = item.lie_shape_says;
+    setup.preflight_says = item.preflight_says;
+    setups.push_back(setup);
   }
   return setups;
 }
@@ -171,6 +278,7 @@ struct CaseSpec {
   std::vector<std::string> server_extra;  ///< --skew/--fault
   std::optional<SkewCase> skew;
   std::optional<Outcome> outcome;  ///< for error and fault cases
+  bool preflight = false;          ///< the preflight case: checks the server's reading
 };
 
 struct ProtocolCase {
@@ -200,7 +308,7 @@ std::vector<ProtocolCase> all_cases() {
                      {"status_500",
                       {"--fault", "status-500"},
                       std::nullopt,
-                      Outcome{3, "remote.status", "injected fault: status-500", ""}}});
+                      Outcome{3, "remote.status", setup.status_500_says, ""}}});
     // A body cut in half cannot be read (remote.parse), or its sizes are then past its end
     // (remote.schema): either way exit 3, never a crash.
     cases.push_back({setup,
@@ -216,6 +324,23 @@ std::vector<ProtocolCase> all_cases() {
     cases.push_back(
         {setup,
          {"missing_output", {"--fault", "missing-output"}, std::nullopt, setup.missing_output}});
+    if (!setup.not_json_says.empty()) {
+      cases.push_back({setup,
+                       {"not_json",
+                        {"--fault", "not-json"},
+                        std::nullopt,
+                        Outcome{3, "remote.parse", setup.not_json_says, ""}}});
+    }
+    if (!setup.lie_shape_says.empty()) {
+      cases.push_back({setup,
+                       {"lie_shape",
+                        {"--fault", "lie-shape"},
+                        std::nullopt,
+                        Outcome{3, "remote.schema", setup.lie_shape_says, ""}}});
+    }
+    if (!setup.preflight_says.empty()) {
+      cases.push_back({setup, {"preflight", {}, std::nullopt, Outcome{0, "", "", ""}, true}});
+    }
   }
   return cases;
 }
@@ -234,11 +359,34 @@ TEST_P(ProtocolSuite, Case) {
       spec.skew && !spec.skew->capture.empty() ? spec.skew->capture : setup.capture;
   const std::string model =
       spec.skew && !spec.skew->local_model.empty() ? spec.skew->local_model : setup.local_model;
+  std::vector<std::string> replay_args = setup.replay_args;
+  if (spec.preflight) replay_args = with(replay_args, {"--management-url", server.url()});
   const ReplayResult result =
       run_replay_cli(with({"--capture", fixture_path(capture), "--local", fixture_path(model),
                            "--remote", setup.remote(server)},
-                          setup.replay_args));
+                          replay_args));
 
+  if (spec.preflight) {
+    ASSERT_EQ(result.run.exit_code, 0) << diagnose(result);
+    std::string checks;
+    for (const auto& check : result.report["preflight"]["protocol_checks"]) {
+      checks += check.get<std::string>() + "\n";
+    }
+    for (const std::string& says : setup.preflight_says) {
+      EXPECT_NE(checks.find(says), std::string::npos) << says << " not in\n" << checks;
+    }
+    // The fixture serves what the capture was answered by: no protocol finding.
+    const std::string protocol = result.report["inputs"]["protocol"];
+    for (const auto& finding : result.report["preflight"]["findings"]) {
+      EXPECT_NE(finding["id"].get<std::string>().rfind(protocol + ".", 0), 0u) << finding.dump();
+    }
+    return;
+  }
+  if (spec.skew && spec.skew->stage.empty()) {
+    // A skew this protocol gives replay no way to see: nothing observed diverges.
+    EXPECT_EQ(result.run.exit_code, 0) << diagnose(result);
+    return;
+  }
   if (spec.skew) {
     ASSERT_EQ(result.run.exit_code, 1) << diagnose(result);
     ASSERT_TRUE(result.report["first_divergence"].is_object()) << result.report.dump(2);
@@ -254,7 +402,13 @@ TEST_P(ProtocolSuite, Case) {
   if (outcome.error_id.empty()) {
     EXPECT_EQ(result.report["verdict"], "equivalent") << diagnose(result);
     for (const auto& stage : result.report["captures"][0]["stages"]) {
-      if (stage["stage"] == outcome.not_observed) {
+      const std::string name = stage["stage"];
+      const bool observed =
+          setup.observed.empty()
+              ? name != outcome.not_observed
+              : std::find(setup.observed.begin(), setup.observed.end(), name) !=
+                    setup.observed.end();
+      if (!observed) {
         EXPECT_EQ(stage["verdict"], "not_observed") << stage.dump();
       } else {
         // Every other stage is observed on both sides and agrees.
@@ -276,6 +430,11 @@ TEST_P(ProtocolSuite, Case) {
     start = bar + 1;
   }
   EXPECT_TRUE(named) << diagnose(result);
+  // The report holds the same error.
+  ASSERT_TRUE(result.report.is_object()) << diagnose(result);
+  EXPECT_NE(result.report["captures"][0]["error"].value("message", "").find(outcome.phrase),
+            std::string::npos)
+      << result.report.dump(2);
   EXPECT_NE(result.run.err.find(outcome.phrase), std::string::npos) << diagnose(result);
   EXPECT_EQ(std::count(result.run.err.begin(), result.run.err.end(), '\n'), 1) << result.run.err;
   EXPECT_EQ(result.run.err.find("terminate called"), std::string::npos);
