@@ -154,6 +154,21 @@ void RunAggregates::add(const json& line) {
             abs_error_histogram[i] += histogram[i].get<int64_t>();
           }
         }
+        if (tensor.contains("noise_floor")) {
+          const double floor = number_or(tensor["noise_floor"], 0);
+          ++aggregate.noise_measured;
+          aggregate.noise_floor = std::max(aggregate.noise_floor, floor);
+          // The replayer's rule (replayer.cpp, apply_noise): a structural difference is never noise.
+          bool structural = false;
+          for (const json& finding : tensor.value("findings", json::array())) {
+            structural |= finding == "shape_mismatch" || finding == "nan_one_side" ||
+                          finding == "inf_one_side";
+          }
+          if (!tensor.value("passed", true) && floor > 0 && !structural &&
+              number_or(tensor.value("max_abs_error", json()), 0) <= floor) {
+            ++aggregate.within_noise;
+          }
+        }
         if (key == first_key) ++aggregate.first_divergence;
       }
     }
@@ -247,6 +262,10 @@ json RunAggregates::to_json() const {
                          {"failed", t.failed},
                          {"first_divergence", t.first_divergence},
                          {"max_abs_error", json_number(t.max_abs_error)}});
+    if (t.noise_measured > 0) {
+      by_tensor.back()["noise_floor"] = json_number(t.noise_floor);
+      by_tensor.back()["within_noise"] = t.within_noise;
+    }
   }
   const std::map<std::string, double> linf = onehot_linf(*this);
   json by_column = json::array();

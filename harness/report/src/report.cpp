@@ -189,6 +189,15 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
       }
       out << "\n";
     }
+    bool any_noise = false;
+    for (const auto& [key, tensor] : totals.tensors) {
+      if (tensor.noise_measured == 0) continue;
+      out << (any_noise ? "," : "  noise floor (max |diff| between repeated runs):") << " "
+          << tensor.stage << "/" << tensor.tensor << " " << short_number(tensor.noise_floor)
+          << " (" << tensor.within_noise << " within noise)";
+      any_noise = true;
+    }
+    if (any_noise) out << "\n";
     std::vector<const ColumnAggregate*> columns;
     for (const auto& [index, column] : totals.columns) {
       if (column.mismatched_captures > 0) columns.push_back(&column);

@@ -180,6 +180,19 @@ std::string render_html_report(const ReplayRun& run) {
     out << "</table>";
   }
   out << "<h2>|diff| of failing tensors</h2>" << histogram_chart(t);
+  bool any_noise = false;
+  for (const auto& [key, tensor] : t.tensors) {
+    if (tensor.noise_measured == 0) continue;
+    if (!any_noise) {
+      out << "<h2>Noise floor</h2><table id=\"noise\"><tr><th>stage/tensor</th><th>comparisons</th>"
+          << "<th>within noise</th><th>floor (max |diff| between runs)</th></tr>";
+      any_noise = true;
+    }
+    out << "<tr><td>" << esc(tensor.stage + "/" + tensor.tensor) << "</td><td class=\"n\">"
+        << tensor.noise_measured << "</td><td class=\"n\">" << tensor.within_noise
+        << "</td><td class=\"n\">" << number(tensor.noise_floor) << "</td></tr>";
+  }
+  if (any_noise) out << "</table>";
 
   const auto linf = onehot_linf(t);
   if (!t.columns.empty()) {

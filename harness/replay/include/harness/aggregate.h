@@ -62,6 +62,12 @@ struct TensorAggregate {
   int64_t failed = 0;           ///< comparisons that failed
   int64_t first_divergence = 0; ///< captures whose first divergence is this tensor
   double max_abs_error = 0;
+  /// --noise-runs: comparisons whose failure stayed within the noise floor, and the greatest
+  /// noise floor measured (the spread of one side's own repeated runs); noise_measured counts
+  /// the comparisons that had one.
+  int64_t within_noise = 0;
+  int64_t noise_measured = 0;
+  double noise_floor = 0;
 };
 
 /// How a capture compares with the baseline run.
