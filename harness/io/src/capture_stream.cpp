@@ -240,14 +240,18 @@ std::unique_ptr<CaptureSource> open_capture_source(const std::string& path,
   }
   auto reader = std::make_unique<LineReader>(fd, name);
 
-  // Peek at the first non-blank lines: JSON Lines when the first is a JSON document on its own
-  // and another non-blank line follows; else the file is one document, read whole.
+  // Peek at the first non-blank lines. JSON Lines when the first is a JSON document on its own
+  // and another non-blank line follows, or (the first line itself malformed) when at least half
+  // of the first kPeekLines non-blank lines are documents standing at the start of their line:
+  // a pretty-printed document has none (its inner lines are indented or end in a comma), so a
+  // night's file whose first line is broken still streams, with that line its own error.
+  constexpr size_t kPeekLines = 16;
   std::deque<std::pair<size_t, std::string>> peeked;
   std::string whole;
   bool too_long = false;
-  size_t non_blank = 0;
+  size_t non_blank = 0, documents = 0;
   bool first_is_document = false;
-  while (non_blank < 2) {
+  while (non_blank < kPeekLines && (non_blank < 2 || !first_is_document)) {
     std::optional<std::string> line = reader->next(&too_long);
     if (!line) break;
     if (too_long) {
@@ -256,18 +260,24 @@ std::unique_ptr<CaptureSource> open_capture_source(const std::string& path,
                                           " MiB");
     }
     if (!is_blank(*line)) {
+      std::string_view text = *line;
+      if (non_blank == 0 && text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") {
+        text.remove_prefix(3);
+      }
+      const bool document = !text.empty() && (text.front() == '{' || text.front() == '[') &&
+                            nlohmann::json::accept(text.begin(), text.end());
       if (non_blank == 0) {
-        std::string_view text = *line;
-        if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
         first_is_document = nlohmann::json::accept(text.begin(), text.end());
         if (first_is_document && text.size() != line->size()) *line = std::string(text);
       }
+      documents += document;
       ++non_blank;
     }
     peeked.emplace_back(reader->line_number(), std::move(*line));
   }
   if (non_blank == 0) fail_input("capture.empty", name + ": the file is empty");
-  if (first_is_document && non_blank >= 2) {
+  const bool json_lines = non_blank >= 2 && (first_is_document || 2 * documents >= non_blank);
+  if (json_lines) {
     return std::make_unique<JsonLinesSource>(std::move(reader), name, std::move(peeked));
   }
   // One document (over one or many lines): read it whole, within the capture file bound.

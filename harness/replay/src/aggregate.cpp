@@ -33,6 +33,20 @@ void add_counts(const json& counts, std::map<int64_t, int64_t>* into) {
   }
 }
 
+// Keeps the kListedIds ids of smallest seq, in seq order.
+void list_by_seq(int64_t seq, const std::string& id, std::vector<int64_t>* seqs,
+                 std::vector<std::string>* ids) {
+  const auto at = std::upper_bound(seqs->begin(), seqs->end(), seq);
+  const auto offset = at - seqs->begin();
+  if (static_cast<size_t>(offset) >= kListedIds) return;
+  seqs->insert(at, seq);
+  ids->insert(ids->begin() + offset, id);
+  if (seqs->size() > kListedIds) {
+    seqs->pop_back();
+    ids->pop_back();
+  }
+}
+
 }  // namespace
 
 void LatencyHistogram::add(double ms) {
@@ -91,11 +105,15 @@ void RunAggregates::add(const json& line) {
   const std::string verdict = line.value("verdict", "error");
   const std::string klass = line.value("baseline", "");
   const bool counts_as_new = klass.empty() || klass == "new";
+  const int64_t seq = line.contains("seq") && line["seq"].is_number_integer()
+                          ? line["seq"].get<int64_t>()
+                          : captures - 1;
   if (!klass.empty()) {
     with_baseline = true;
     ++baseline_counts[klass];
-    auto& ids = baseline_ids[klass];
-    if (ids.size() < kListedIds && klass != "same") ids.push_back(line.value("id", ""));
+    if (klass != "same") {
+      list_by_seq(seq, line.value("id", ""), &baseline_seqs[klass], &baseline_ids[klass]);
+    }
   }
   if (verdict == "equivalent") {
     ++equivalent;
@@ -110,9 +128,7 @@ void RunAggregates::add(const json& line) {
     ++(remote ? remote_errors : input_errors);
     if (counts_as_new) ++(remote ? new_remote_errors : new_input_errors);
   }
-  if (verdict != "equivalent" && failing_ids.size() < kListedIds) {
-    failing_ids.push_back(line.value("id", ""));
-  }
+  if (verdict != "equivalent") list_by_seq(seq, line.value("id", ""), &failing_seqs, &failing_ids);
   local_ms.add(number_or(line.value("local_ms", json()), -1));
   if (line.contains("remote_ms") && number_or(line["remote_ms"], 0) > 0) {
     remote_ms.add(line["remote_ms"].get<double>());
@@ -152,6 +168,21 @@ void RunAggregates::add(const json& line) {
           const json& histogram = tensor.value("abs_error_histogram", json::array());
           for (size_t i = 0; i < histogram.size() && i < abs_error_histogram.size(); ++i) {
             abs_error_histogram[i] += histogram[i].get<int64_t>();
+          }
+        }
+        if (tensor.contains("noise_floor")) {
+          const double floor = number_or(tensor["noise_floor"], 0);
+          ++aggregate.noise_measured;
+          aggregate.noise_floor = std::max(aggregate.noise_floor, floor);
+          // The replayer's rule (replayer.cpp, apply_noise): a structural difference is never noise.
+          bool structural = false;
+          for (const json& finding : tensor.value("findings", json::array())) {
+            structural |= finding == "shape_mismatch" || finding == "nan_one_side" ||
+                          finding == "inf_one_side";
+          }
+          if (!tensor.value("passed", true) && floor > 0 && !structural &&
+              number_or(tensor.value("max_abs_error", json()), 0) <= floor) {
+            ++aggregate.within_noise;
           }
         }
         if (key == first_key) ++aggregate.first_divergence;
@@ -247,6 +278,10 @@ json RunAggregates::to_json() const {
                          {"failed", t.failed},
                          {"first_divergence", t.first_divergence},
                          {"max_abs_error", json_number(t.max_abs_error)}});
+    if (t.noise_measured > 0) {
+      by_tensor.back()["noise_floor"] = json_number(t.noise_floor);
+      by_tensor.back()["within_noise"] = t.within_noise;
+    }
   }
   const std::map<std::string, double> linf = onehot_linf(*this);
   json by_column = json::array();

@@ -56,11 +56,11 @@ ReplayRun merge_results(const std::vector<std::string>& paths,
               if (verdict == "equivalent") {
                 klass = was == "equivalent" ? "same" : "fixed";
               } else if (verdict == "diverged") {
-                klass = was == "diverged" && before["first_divergence"] == line["first_divergence"]
+                klass = was == "diverged" && before.value("first_divergence", nlohmann::json()) == line.value("first_divergence", nlohmann::json())
                             ? "known"
                             : "new";
-              } else if (was == "error" && before["error"].is_object() && line["error"].is_object() &&
-                         before["error"].value("id", "") == line["error"].value("id", "")) {
+              } else if (was == "error" && before.value("error", nlohmann::json()).is_object() && line.value("error", nlohmann::json()).is_object() &&
+                         before.value("error", nlohmann::json()).value("id", "") == line.value("error", nlohmann::json()).value("id", "")) {
                 klass = "known";
               }
             }

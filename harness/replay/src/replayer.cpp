@@ -283,7 +283,11 @@ Trace Replayer::remote_trace(const Capture& capture, const DecodedRequest& decod
                                          }),
                           request.headers.end());
     for (const auto& [name, value] : config.remote_headers) set_header(&request.headers, name, value);
+    // At least one request leaves; an answer says how many did (retries included). An error
+    // after retries says it in its message ("after 3 attempts").
+    outcome->attempts += 1;
     const TransportResponse answer = transport_->send(request);
+    outcome->attempts += answer.attempts - 1;
     trace.elapsed_ms = answer.elapsed_ms;
     const std::string where = request.method + " " + transport_->describe() +
                               (transport_->url_path().empty() ? request.path : "");
@@ -324,7 +328,6 @@ CaptureOutcome Replayer::replay(const Capture& capture, int noise_runs) {
     std::string summary;
     const Trace remote = remote_trace(capture, decoded, local, &outcome, &summary);
     outcome.remote_ms = remote.elapsed_ms;
-    outcome.attempts = transport_ ? 1 : 0;
     // Fields redacted when the capture was made are never a payload divergence.
     outcome.diffs = diff_traces(local, remote, parts_.config->tolerances, parts_.config->compare,
                                 capture.redacted.patterns());
@@ -336,7 +339,7 @@ CaptureOutcome Replayer::replay(const Capture& capture, int noise_runs) {
         CaptureOutcome scratch;
         std::string unused;
         add_spread(remote, remote_trace(capture, decoded, local, &scratch, &unused), &remote_noise);
-        if (transport_) ++outcome.attempts;
+        outcome.attempts += scratch.attempts;
       }
       apply_noise(local_noise, remote_noise, &outcome.diffs);
     }

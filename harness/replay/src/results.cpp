@@ -43,14 +43,20 @@ void drop_partial_last_line(int fd, const std::string& path) {
   if (::fstat(fd, &info) != 0 || info.st_size == 0) return;
   off_t end = info.st_size;
   char last = 0;
-  if (::pread(fd, &last, 1, end - 1) == 1 && last == '\n') return;
+  if (::pread(fd, &last, 1, end - 1) != 1) {
+    // Never cut what could not be read.
+    fail_input("results.write", path + ": cannot read its end back: " + std::strerror(errno));
+  }
+  if (last == '\n') return;
   // Scan back for the previous newline.
   char buffer[4096];
   off_t position = end;
   while (position > 0) {
     const off_t chunk = std::min<off_t>(position, sizeof(buffer));
     position -= chunk;
-    if (::pread(fd, buffer, static_cast<size_t>(chunk), position) != chunk) break;
+    if (::pread(fd, buffer, static_cast<size_t>(chunk), position) != chunk) {
+      fail_input("results.write", path + ": cannot read its end back: " + std::strerror(errno));
+    }
     for (off_t i = chunk - 1; i >= 0; --i) {
       if (buffer[i] == '\n') {
         if (::ftruncate(fd, position + i + 1) != 0) {
@@ -184,7 +190,8 @@ json result_line(const CaptureOutcome& outcome, size_t seq, size_t line) {
 
 ResultsWriter::ResultsWriter(const std::string& path, bool append, const json& run_header)
     : path_(path) {
-  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC), 0644);
+  // Appending reads the file's end back (a partial last line is cut): read-write then.
+  fd_ = ::open(path.c_str(), (append ? O_RDWR : O_WRONLY | O_TRUNC) | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) fail_input("results.write", path + ": cannot open: " + std::strerror(errno));
   struct stat info {};
   const bool empty = ::fstat(fd_, &info) == 0 && info.st_size == 0;

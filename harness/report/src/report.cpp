@@ -153,10 +153,10 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
       std::string verdict = line.value("verdict", "");
       verdict.resize(11, ' ');
       out << "  " << verdict << line.value("id", "");
-      if (line["first_divergence"].is_object()) {
-        out << "  first divergence: " << line["first_divergence"].value("stage", "");
-      } else if (line["error"].is_object()) {
-        out << "  " << line["error"].value("message", "");
+      if (line.value("first_divergence", nlohmann::json()).is_object()) {
+        out << "  first divergence: " << line.value("first_divergence", nlohmann::json()).value("stage", "");
+      } else if (line.value("error", nlohmann::json()).is_object()) {
+        out << "  " << line.value("error", nlohmann::json()).value("message", "");
       }
       out << "\n";
     });
@@ -189,6 +189,15 @@ std::string render_text_report(const ReplayRun& run, bool colour) {
       }
       out << "\n";
     }
+    bool any_noise = false;
+    for (const auto& [key, tensor] : totals.tensors) {
+      if (tensor.noise_measured == 0) continue;
+      out << (any_noise ? "," : "  noise floor (max |diff| between repeated runs):") << " "
+          << tensor.stage << "/" << tensor.tensor << " " << short_number(tensor.noise_floor)
+          << " (" << tensor.within_noise << " within noise)";
+      any_noise = true;
+    }
+    if (any_noise) out << "\n";
     std::vector<const ColumnAggregate*> columns;
     for (const auto& [index, column] : totals.columns) {
       if (column.mismatched_captures > 0) columns.push_back(&column);
@@ -391,10 +400,10 @@ void write_junit(const ReplayRun& run, std::ostream& out) {
       const bool error = verdict == "error";
       const char* tag = error ? "error" : "failure";
       std::string message;
-      if (error && line["error"].is_object()) {
-        message = line["error"].value("message", "");
-      } else if (line["first_divergence"].is_object()) {
-        message = line["first_divergence"].value("sentence", "");
+      if (error && line.value("error", nlohmann::json()).is_object()) {
+        message = line.value("error", nlohmann::json()).value("message", "");
+      } else if (line.value("first_divergence", nlohmann::json()).is_object()) {
+        message = line.value("first_divergence", nlohmann::json()).value("sentence", "");
       }
       out << "<" << tag << " message=\"" << xml_escape(message) << "\">";
       for (const auto& stage : line.value("stages", nlohmann::json::array())) {

@@ -180,6 +180,19 @@ std::string render_html_report(const ReplayRun& run) {
     out << "</table>";
   }
   out << "<h2>|diff| of failing tensors</h2>" << histogram_chart(t);
+  bool any_noise = false;
+  for (const auto& [key, tensor] : t.tensors) {
+    if (tensor.noise_measured == 0) continue;
+    if (!any_noise) {
+      out << "<h2>Noise floor</h2><table id=\"noise\"><tr><th>stage/tensor</th><th>comparisons</th>"
+          << "<th>within noise</th><th>floor (max |diff| between runs)</th></tr>";
+      any_noise = true;
+    }
+    out << "<tr><td>" << esc(tensor.stage + "/" + tensor.tensor) << "</td><td class=\"n\">"
+        << tensor.noise_measured << "</td><td class=\"n\">" << tensor.within_noise
+        << "</td><td class=\"n\">" << number(tensor.noise_floor) << "</td></tr>";
+  }
+  if (any_noise) out << "</table>";
 
   const auto linf = onehot_linf(t);
   if (!t.columns.empty()) {
@@ -218,21 +231,24 @@ std::string render_html_report(const ReplayRun& run) {
     if (verdict == "equivalent" || shown >= kCapturesDetailed) return;
     ++shown;
     const std::string id = line.value("id", "");
+    // const operator[] on a missing key is undefined behaviour: every lookup goes through value().
+    const nlohmann::json first = line.value("first_divergence", nlohmann::json());
+    const nlohmann::json error = line.value("error", nlohmann::json());
     std::string what;
-    if (line["first_divergence"].is_object()) {
-      what = "first divergence at " + line["first_divergence"].value("stage", "");
-      if (line["first_divergence"]["tensor"].is_string()) {
-        what += ", tensor " + line["first_divergence"]["tensor"].get<std::string>();
+    if (first.is_object()) {
+      what = "first divergence at " + first.value("stage", "");
+      if (first.contains("tensor") && first["tensor"].is_string()) {
+        what += ", tensor " + first["tensor"].get<std::string>();
       }
-    } else if (line["error"].is_object()) {
-      what = line["error"].value("id", "");
+    } else if (error.is_object()) {
+      what = error.value("id", "");
     }
     list << "<li><a href=\"#" << anchor(id) << "\">" << esc(id) << "</a> " << esc(verdict) << ": "
          << esc(what) << (line.contains("baseline") ? " (" + esc(line.value("baseline", "")) + ")" : "")
          << "</li>";
     details << "<section class=\"capture\" id=\"" << anchor(id) << "\"><h3>" << esc(id) << " — "
             << esc(verdict) << "</h3>";
-    if (line["error"].is_object()) details << "<p>" << esc(line["error"].value("message", "")) << "</p>";
+    if (error.is_object()) details << "<p>" << esc(error.value("message", "")) << "</p>";
     details << "<table><tr><th>stage</th><th>verdict</th><th>tensor</th><th>mismatched</th><th>max |diff|</th></tr>";
     for (const auto& stage : line.value("stages", nlohmann::json::array())) {
       const auto& stage_tensors = stage.value("tensors", nlohmann::json::array());
@@ -244,7 +260,8 @@ std::string render_html_report(const ReplayRun& run) {
         details << "<tr><td>" << esc(stage.value("stage", "")) << "</td><td>" << esc(stage.value("verdict", ""))
                 << "</td><td>" << esc(tensor.value("name", "")) << "</td><td class=\"n\">"
                 << tensor.value("mismatched", 0) << " of " << tensor.value("total", 0)
-                << "</td><td class=\"n\">" << esc(tensor["max_abs_error"].dump()) << "</td></tr>";
+                << "</td><td class=\"n\">" << esc(tensor.value("max_abs_error", nlohmann::json(0)).dump())
+                << "</td></tr>";
       }
     }
     details << "</table>";

@@ -72,6 +72,17 @@ std::string render_markdown_report(const ReplayRun& run) {
           << " | " << tensors[i]->first_divergence << " | " << number(tensors[i]->max_abs_error) << " |\n";
     }
   }
+  bool any_noise = false;
+  for (const auto& [key, tensor] : t.tensors) {
+    if (tensor.noise_measured == 0) continue;
+    if (!any_noise) {
+      out << "\n| noise floor (--noise-runs) | comparisons | within noise | floor (max \\|diff\\| between runs) |\n"
+          << "| --- | ---: | ---: | ---: |\n";
+      any_noise = true;
+    }
+    out << "| " << tensor.stage << "/" << cell(tensor.tensor) << " | " << tensor.noise_measured << " | "
+        << tensor.within_noise << " | " << number(tensor.noise_floor) << " |\n";
+  }
   const auto linf = onehot_linf(t);
   bool any_column = false;
   for (const auto& [index, column] : t.columns) {

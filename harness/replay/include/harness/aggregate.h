@@ -62,6 +62,12 @@ struct TensorAggregate {
   int64_t failed = 0;           ///< comparisons that failed
   int64_t first_divergence = 0; ///< captures whose first divergence is this tensor
   double max_abs_error = 0;
+  /// --noise-runs: comparisons whose failure stayed within the noise floor, and the greatest
+  /// noise floor measured (the spread of one side's own repeated runs); noise_measured counts
+  /// the comparisons that had one.
+  int64_t within_noise = 0;
+  int64_t noise_measured = 0;
+  double noise_floor = 0;
 };
 
 /// How a capture compares with the baseline run.
@@ -86,11 +92,15 @@ struct RunAggregates {
   std::map<int64_t, ColumnAggregate> columns;       ///< by feature index
   std::array<int64_t, kHistogramBuckets> abs_error_histogram{};  ///< of failing tensors
   LatencyHistogram local_ms, remote_ms;
-  /// Baseline classes: counts and the first kListedIds ids of each.
+  /// Baseline classes: counts and the ids of the first kListedIds of each by position in the
+  /// source (seq), so the lists do not depend on --jobs or on the order shards are merged.
   std::map<std::string, int64_t> baseline_counts;
   std::map<std::string, std::vector<std::string>> baseline_ids;
-  /// Ids of the first kListedIds captures that diverged or failed, in the order added.
+  /// Ids of the first kListedIds captures (by seq) that diverged or failed.
   std::vector<std::string> failing_ids;
+  /// The seq of each listed id, parallel to baseline_ids and failing_ids.
+  std::map<std::string, std::vector<int64_t>> baseline_seqs;
+  std::vector<int64_t> failing_seqs;
 
   /// Adds one result line (results.h).
   void add(const nlohmann::json& line);
