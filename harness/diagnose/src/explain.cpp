@@ -283,7 +283,7 @@ ExplainResult run_explain(const ExplainOptions& options, const ReplayServices& s
   const Stage stage = diverged.stage;
   result.stage = stage;
   if (const TensorComparison* worst = diverged.worst()) {
-    result.stage_detail = stage_text(stage) + ": " + worst->name;
+    result.stage_detail = stage_text(stage) + " (tensor '" + worst->name + "')";
   } else {
     result.stage_detail = stage_text(stage);
   }
