@@ -21,6 +21,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc  # the grpc:// transport module and the fixture's gRPC server
   python3-grpcio python3-grpc-tools python3-protobuf  # the KServe v2 test peers
   chromium                    # renders the HTML report headless (integration_html_report_test)
+  libeigen3-dev               # replay explain: least-squares fits of production's scalers
 )
 
 missing=()

@@ -17,6 +17,8 @@ void add_env_command(CLI::App& app, int* exit_code);    // replay env ...
 void add_agent_command(CLI::App& app, int* exit_code);  // replay agent --listen ADDR
 void add_merge_command(CLI::App& app, int* exit_code);  // replay merge A.jsonl B.jsonl ...
 void add_bisect_command(CLI::App& app, int* exit_code);  // replay bisect --local M --capture F
+void add_explain_command(CLI::App& app, int* exit_code);   // replay explain --capture F --local M
+void add_minimize_command(CLI::App& app, int* exit_code);  // replay minimize --capture F --out M
 
 /// A --report FORMAT:PATH: json, junit, text, md or html.
 struct ReportTarget {

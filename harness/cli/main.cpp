@@ -263,6 +263,8 @@ int main(int argc, char** argv) {
   replay::cli::add_import_command(app, &exit_code);
   replay::cli::add_record_command(app, &exit_code);
   replay::cli::add_bisect_command(app, &exit_code);
+  replay::cli::add_explain_command(app, &exit_code);
+  replay::cli::add_minimize_command(app, &exit_code);
   app.require_subcommand(0, 1);
 
   std::vector<replay::cli::ReportTarget> targets;

@@ -419,6 +419,31 @@ json ReplayRun::record(CaptureOutcome outcome, size_t seq, size_t line,
   return result;
 }
 
+std::shared_ptr<Config> load_run_config(const ReplayOptions& options) {
+  auto config = std::make_shared<Config>(options.config_path.empty()
+                                             ? default_config()
+                                             : load_config(options.config_path));
+  config->tolerances.override_defaults(options.atol, options.rtol);
+  return config;
+}
+
+ReplaySetup make_replay_setup(const ReplayOptions& options, std::shared_ptr<const Config> config,
+                              const std::string& request_path) {
+  const std::string requested =
+      options.protocol == "auto" && !config->protocol.empty() ? config->protocol : options.protocol;
+  const ProtocolChoice choice = choose_protocol(requested, options.remote_url, request_path);
+  ReplaySetup setup;
+  setup.protocol = choice.name;
+  setup.protocol_reason = options.protocol == "auto" && !config->protocol.empty()
+                              ? "the config's remote.protocol"
+                              : choice.reason;
+  setup.parts.codec = make_protocol(choice.name, protocol_options(options, *config, choice));
+  setup.parts.preprocessor = make_preprocessor(config->preprocess);
+  setup.parts.postprocessor = make_postprocessor(config->postprocess);
+  setup.parts.config = std::move(config);
+  return setup;
+}
+
 ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& services,
                      const ProgressCallback& on_progress) {
   const auto started = Clock::now();
@@ -429,10 +454,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   run.device = options.backend.device;
   run.jobs = options.jobs > 0 ? options.jobs : default_jobs();
 
-  auto config = std::make_shared<Config>(options.config_path.empty()
-                                             ? default_config()
-                                             : load_config(options.config_path));
-  config->tolerances.override_defaults(options.atol, options.rtol);
+  std::shared_ptr<Config> config = load_run_config(options);
   run.config_origin = config->origin;
 
   // Everything that can stop the run is checked before the first request is sent.
@@ -449,19 +471,10 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   std::optional<CaptureRecord> first = source->next();
   if (!first) fail_input("capture.empty", source->describe() + ": holds no capture");
   const std::string first_path = first->capture ? first->capture->request.path : "/";
-  const std::string requested =
-      options.protocol == "auto" && !config->protocol.empty() ? config->protocol : options.protocol;
-  const ProtocolChoice choice = choose_protocol(requested, options.remote_url, first_path);
-  run.protocol = choice.name;
-  run.protocol_reason = options.protocol == "auto" && !config->protocol.empty()
-                            ? "the config's remote.protocol"
-                            : choice.reason;
-
-  ReplayParts parts;
-  parts.config = config;
-  parts.codec = make_protocol(choice.name, protocol_options(options, *config, choice));
-  parts.preprocessor = make_preprocessor(config->preprocess);
-  parts.postprocessor = make_postprocessor(config->postprocess);
+  ReplaySetup setup = make_replay_setup(options, config, first_path);
+  run.protocol = setup.protocol;
+  run.protocol_reason = setup.protocol_reason;
+  ReplayParts parts = std::move(setup.parts);
 
   BackendOptions backend_options = options.backend;
   // One intra-op thread unless --threads says otherwise: replay's parallelism is across

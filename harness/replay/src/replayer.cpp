@@ -217,11 +217,13 @@ std::string Replayer::remote_description() const {
   return transport_ ? transport_->describe() : std::string();
 }
 
-Trace Replayer::local_trace(const Capture& capture, const DecodedRequest& decoded) const {
+Trace run_local_side(const LocalSide& side, const Capture& capture, const DecodedRequest& decoded) {
+  REPLAY_CHECK(side.config != nullptr && side.preprocessor != nullptr &&
+               side.postprocessor != nullptr);
   const auto start = Clock::now();
   Trace trace;
   trace.side = "local";
-  const std::string protocol = parts_.codec->name();
+  const std::string& protocol = side.protocol;
 
   StageValue& payload = trace.at(Stage::kPayload);
   payload.observed = true;
@@ -235,7 +237,7 @@ Trace Replayer::local_trace(const Capture& capture, const DecodedRequest& decode
 
   StageValue& features = trace.at(Stage::kFeatures);
   features.observed = true;
-  const bool configured = !parts_.config->preprocess.is_null();
+  const bool configured = !side.config->preprocess.is_null();
   if (!configured && !decoded.inputs.empty()) {
     // A tensor protocol's inputs are the model's inputs: what production's model got.
     features.tensors = decoded.inputs;
@@ -247,22 +249,35 @@ Trace Replayer::local_trace(const Capture& capture, const DecodedRequest& decode
                      protocol + " request body is not JSON");
     }
     features.tensors =
-        run_preprocessor_on_redacted(*parts_.preprocessor, decoded.payload, capture.redacted);
+        run_preprocessor_on_redacted(*side.preprocessor, decoded.payload, capture.redacted);
     features.source = configured ? "local: preprocess" : "local: default preprocess";
   }
 
-  if (backend_) {
+  if (side.model) {
     StageValue& outputs = trace.at(Stage::kOutputs);
-    outputs.tensors = backend_->run(features.tensors);
+    outputs.tensors = side.model(features.tensors);
     outputs.observed = true;
     outputs.source = "local: model";
     StageValue& prediction = trace.at(Stage::kPrediction);
-    prediction.tensors = parts_.postprocessor->run(outputs.tensors);
+    prediction.tensors = side.postprocessor->run(outputs.tensors);
     prediction.observed = true;
     prediction.source = "local: postprocess";
   }
   trace.elapsed_ms = ms_since(start);
   return trace;
+}
+
+Trace Replayer::local_trace(const Capture& capture, const DecodedRequest& decoded) const {
+  LocalSide side;
+  side.config = parts_.config.get();
+  side.preprocessor = parts_.preprocessor.get();
+  side.postprocessor = parts_.postprocessor.get();
+  side.protocol = parts_.codec->name();
+  if (backend_) {
+    LocalBackend* backend = backend_.get();
+    side.model = [backend](const std::vector<Tensor>& inputs) { return backend->run(inputs); };
+  }
+  return run_local_side(side, capture, decoded);
 }
 
 Trace Replayer::remote_trace(const Capture& capture, const DecodedRequest& decoded,
@@ -318,6 +333,19 @@ Trace Replayer::remote_trace(const Capture& capture, const DecodedRequest& decod
 }
 
 CaptureOutcome Replayer::replay(const Capture& capture, int noise_runs) {
+  return replay_impl(capture, noise_runs, nullptr);
+}
+
+TracedReplay Replayer::replay_traced(const Capture& capture) {
+  TracedReplay traced;
+  CaptureOutcome outcome = replay_impl(capture, 0, &traced);
+  traced.outcome = std::move(outcome);
+  if (traced.outcome.verdict == CaptureVerdict::kError) traced.local = traced.remote = Trace{};
+  return traced;
+}
+
+CaptureOutcome Replayer::replay_impl(const Capture& capture, int noise_runs,
+                                     TracedReplay* traced) {
   CaptureOutcome outcome;
   outcome.id = capture.id;
   outcome.origin = capture.origin;
@@ -361,6 +389,11 @@ CaptureOutcome Replayer::replay(const Capture& capture, int noise_runs) {
     }
     outcome.verdict = outcome.diffs.first_divergence ? CaptureVerdict::kDiverged
                                                      : CaptureVerdict::kEquivalent;
+    if (traced != nullptr) {
+      traced->decoded = decoded;
+      traced->local = local;
+      traced->remote = remote;
+    }
   } catch (const Error& error) {
     outcome.verdict = CaptureVerdict::kError;
     outcome.error_id = error.id();

@@ -163,6 +163,20 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
                      const ProgressCallback& on_progress = {});
 
 
+/// The config a run uses: --config (or the defaults) with --atol/--rtol over its defaults.
+/// Throws Error kInput "config.*".
+std::shared_ptr<Config> load_run_config(const ReplayOptions& options);
+
+/// The shared parts of a replay as run_replay assembles them (the protocol chosen from the
+/// options, the URL and the first capture's request path; codec, pre- and postprocessing), for
+/// the commands that replay one capture themselves (explain, minimize).
+struct ReplaySetup {
+  ReplayParts parts;
+  std::string protocol, protocol_reason;
+};
+ReplaySetup make_replay_setup(const ReplayOptions& options, std::shared_ptr<const Config> config,
+                              const std::string& request_path);
+
 /// The human-readable report: a line per stage with its verdict and figures, the first point of
 /// divergence in one sentence, preflight findings first.
 std::string render_text_report(const ReplayRun& run, bool colour);

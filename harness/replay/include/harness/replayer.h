@@ -18,6 +18,7 @@
 ///   Replayer replayer(parts, default_backend_factory()->open("m.pt", {}), make_transport(url, {}));
 ///   CaptureOutcome outcome = replayer.replay(capture);
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -86,6 +87,30 @@ struct ReplayParts {
   std::shared_ptr<const Postprocessor> postprocessor;
 };
 
+/// One capture replayed with what each side showed kept, for diagnosis: `replay explain` re-runs
+/// the local side under hypotheses and compares each with the same production trace;
+/// `replay minimize` uses the outcome as its oracle.
+struct TracedReplay {
+  CaptureOutcome outcome;
+  DecodedRequest decoded;  ///< the request as the codec read it
+  Trace local, remote;     ///< both empty when the replay stopped on an error
+};
+
+/// The local side's steps, each replaceable: what Replayer runs, and what a hypothesis changes
+/// (another preprocessing, the model under a variant, another model).
+struct LocalSide {
+  const Config* config = nullptr;                ///< required
+  const Preprocessor* preprocessor = nullptr;    ///< required
+  const Postprocessor* postprocessor = nullptr;  ///< required
+  /// The model: features -> outputs. Empty: the local side stops after preprocessing.
+  std::function<std::vector<Tensor>(const std::vector<Tensor>&)> model;
+  std::string protocol;  ///< the codec's name, for the trace's sources
+};
+
+/// The local trace of one capture (payload, features, outputs, prediction) through `side`.
+/// Throws Error as the steps do (preprocess.*, model.run).
+Trace run_local_side(const LocalSide& side, const Capture& capture, const DecodedRequest& decoded);
+
 class Replayer {
  public:
   /// `backend` may be null (the local side stops after preprocessing); `transport` may be null
@@ -99,6 +124,8 @@ class Replayer {
   /// that fails but whose greatest |diff| stays within the greatest spread seen between one
   /// side's own runs (its noise floor) is noise, and its stage is "within noise".
   CaptureOutcome replay(const Capture& capture, int noise_runs = 0);
+  /// The same replay (without noise runs), keeping the decoded request and both traces.
+  TracedReplay replay_traced(const Capture& capture);
 
   /// The transport's description ("http://127.0.0.1:8080/predict"), or empty offline.
   std::string remote_description() const;
@@ -106,6 +133,7 @@ class Replayer {
 
  private:
   Trace local_trace(const Capture& capture, const DecodedRequest& decoded) const;
+  CaptureOutcome replay_impl(const Capture& capture, int noise_runs, TracedReplay* traced);
   /// `summary` receives the codec's description of what the response held.
   Trace remote_trace(const Capture& capture, const DecodedRequest& decoded, const Trace& local,
                      CaptureOutcome* outcome, std::string* summary);
