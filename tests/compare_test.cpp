@@ -17,6 +17,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "../harness/compare/src/compare_internal.h"  // set_vectorised_compare
@@ -641,13 +642,31 @@ float awkward(std::mt19937& rng) {
   }
 }
 
-// The instruction sets this CPU has, best first, each in turn as the kernels' limit; the limit is
-// set back to the best when the test ends.
+// The instruction sets this CPU has, read from /proc/cpuinfo (not from the code under test:
+// a detection that wrongly says "none" must fail, not skip), best first, then kNone: the generic
+// path through the same entry points, so every CPU holds the kernels' fallback against the
+// generic pass, and a CPU with AVX2 or AVX-512 holds each of its kernels against it too. Each is
+// set in turn as the kernels' limit, and the kernels must then use exactly it.
 std::vector<VectorIsa> isas_of_this_cpu() {
+  std::set<std::string> flags;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string word; words >> word;) flags.insert(word);
+    break;
+  }
   std::vector<VectorIsa> isas;
-  for (VectorIsa isa : {VectorIsa::kAvx512, VectorIsa::kAvx2}) {
+  const bool avx512 = flags.count("avx512f") && flags.count("avx512dq") &&
+                      flags.count("avx512bw") && flags.count("avx512vl") &&
+                      flags.count("avx512vbmi");
+  if (avx512) isas.push_back(VectorIsa::kAvx512);
+  if (flags.count("avx2")) isas.push_back(VectorIsa::kAvx2);
+  isas.push_back(VectorIsa::kNone);
+  for (const VectorIsa isa : isas) {
     set_vector_isa_limit(isa);
-    if (float32_block_isa() == isa) isas.push_back(isa);
+    EXPECT_EQ(float32_block_isa(), isa) << "the kernels do not use an instruction set the CPU has";
+    EXPECT_EQ(float32_block_figures_available(), isa != VectorIsa::kNone);
   }
   set_vector_isa_limit(VectorIsa::kAvx512);
   return isas;
@@ -756,6 +775,39 @@ TEST(Large, VectorisedHistogramAtEveryEdge) {
     expect_same_comparison(fast, slow, isa_name(isa));
   }
   EXPECT_EQ(slow.abs_error_histogram[0], 3);  // the two zero errors and the equal pair
+}
+
+// count_close_float32 (the verdict-only pass) under each instruction set of this CPU and the
+// portable loop, against the scalar rule, element for element on awkward values.
+TEST(Large, VerdictCountAgreesUnderEveryInstructionSet) {
+  std::mt19937 rng(5);
+  const int64_t n = 10007;
+  std::vector<float> a(n), r(n);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = awkward(rng);
+    r[i] = i % 3 == 0 ? awkward(rng) : a[i] * (1 + 1e-6f * normal(rng));
+  }
+  a[17] = r[17] = std::numeric_limits<float>::quiet_NaN();
+  a[18] = std::numeric_limits<float>::infinity();
+  r[18] = std::numeric_limits<float>::infinity();
+  const IsaLimitReset reset;
+  for (const VectorIsa isa : isas_of_this_cpu()) {
+    set_vector_isa_limit(isa);
+    for (const bool equal_nan : {false, true}) {
+      for (const bool ref_is_actual : {false, true}) {
+        int64_t expected = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          expected += element_passes(a[i], r[i], Rule::kAllclose, 1e-5, 1.3e-6, equal_nan, 0,
+                                     DType::kFloat32, ref_is_actual);
+        }
+        EXPECT_EQ(count_close_float32(a.data(), r.data(), ref_is_actual ? a.data() : r.data(),
+                                      n, 1e-5f, 1.3e-6f, equal_nan),
+                  expected)
+            << isa_name(isa) << " equal_nan " << equal_nan << " ref_is_actual " << ref_is_actual;
+      }
+    }
+  }
 }
 
 // --- numpy.isclose vectors ------------------------------------------------------------------
