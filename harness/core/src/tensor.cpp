@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "harness/error.h"
+#include "harness/tensor_shape.h"
 
 namespace replay {
 namespace {

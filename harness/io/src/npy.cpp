@@ -23,6 +23,7 @@
 
 #include "harness/error.h"
 #include "harness/tensor_io.h"
+#include "harness/tensor_shape.h"
 
 namespace replay {
 namespace {

@@ -41,10 +41,6 @@ uint16_t float_to_half(float value);
 float bfloat16_to_float(uint16_t bits);
 uint16_t float_to_bfloat16(float value);
 
-/// The element count of `shape`: nullopt when a dimension is negative or the product (or its size
-/// in bytes at 8 bytes an element) does not fit in int64. Every Tensor's shape passes this check.
-std::optional<int64_t> checked_numel(const std::vector<int64_t>& shape);
-
 /// A named, typed, row-major, contiguous tensor.
 ///
 /// Storage is shared and reference counted: copying a Tensor is cheap and aliases the bytes.
@@ -54,12 +50,9 @@ class Tensor {
  public:
   Tensor() = default;
 
-  /// A zero-filled tensor that owns its bytes. Throws tensor.shape when the shape fails
-  /// checked_numel.
+  /// A zero-filled tensor that owns its bytes.
   static Tensor zeros(std::string name, DType dtype, std::vector<int64_t> shape);
-  /// A view over bytes kept alive by `owner`; `data` must hold numel * dtype_size bytes and be
-  /// aligned to dtype_size (the kernels load elements in place). Throws tensor.shape when the
-  /// shape fails checked_numel.
+  /// A view over bytes kept alive by `owner`; `data` must hold numel * dtype_size bytes.
   static Tensor wrap(std::string name, DType dtype, std::vector<int64_t> shape,
                      std::shared_ptr<const void> owner, const void* data);
   /// Converts doubles to `dtype` (rounding to nearest for narrowing float types, truncation
