@@ -20,6 +20,7 @@ packages=(
   libprotobuf-dev protobuf-compiler  # KServe v2 gRPC messages, generated at build time
   libgrpc++-dev protobuf-compiler-grpc  # the grpc:// transport module and the fixture's gRPC server
   python3-grpcio python3-grpc-tools python3-protobuf  # the KServe v2 test peers
+  clang                       # scripts/fuzz.sh: libFuzzer targets (tests/fuzz)
 )
 
 missing=()
