@@ -22,6 +22,7 @@ packages=(
   python3-grpcio python3-grpc-tools python3-protobuf  # the KServe v2 test peers
   chromium                    # renders the HTML report headless (integration_html_report_test)
   libeigen3-dev               # replay explain: least-squares fits of production's scalers
+  clang                       # scripts/fuzz.sh: libFuzzer targets (tests/fuzz)
 )
 
 missing=()

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -15,8 +17,11 @@
 #include <map>
 #include <random>
 #include <set>
+#include <sstream>
+#include <thread>
 
 #include "../harness/compare/src/compare_internal.h"  // set_vectorised_compare
+#include "harness/error.h"
 #include "harness/tensor_io.h"
 #include "support/process.h"
 
@@ -637,13 +642,31 @@ float awkward(std::mt19937& rng) {
   }
 }
 
-// The instruction sets this CPU has, best first, each in turn as the kernels' limit; the limit is
-// set back to the best when the test ends.
+// The instruction sets this CPU has, read from /proc/cpuinfo (not from the code under test:
+// a detection that wrongly says "none" must fail, not skip), best first, then kNone: the generic
+// path through the same entry points, so every CPU holds the kernels' fallback against the
+// generic pass, and a CPU with AVX2 or AVX-512 holds each of its kernels against it too. Each is
+// set in turn as the kernels' limit, and the kernels must then use exactly it.
 std::vector<VectorIsa> isas_of_this_cpu() {
+  std::set<std::string> flags;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string word; words >> word;) flags.insert(word);
+    break;
+  }
   std::vector<VectorIsa> isas;
-  for (VectorIsa isa : {VectorIsa::kAvx512, VectorIsa::kAvx2}) {
+  const bool avx512 = flags.count("avx512f") && flags.count("avx512dq") &&
+                      flags.count("avx512bw") && flags.count("avx512vl") &&
+                      flags.count("avx512vbmi");
+  if (avx512) isas.push_back(VectorIsa::kAvx512);
+  if (flags.count("avx2")) isas.push_back(VectorIsa::kAvx2);
+  isas.push_back(VectorIsa::kNone);
+  for (const VectorIsa isa : isas) {
     set_vector_isa_limit(isa);
-    if (float32_block_isa() == isa) isas.push_back(isa);
+    EXPECT_EQ(float32_block_isa(), isa) << "the kernels do not use an instruction set the CPU has";
+    EXPECT_EQ(float32_block_figures_available(), isa != VectorIsa::kNone);
   }
   set_vector_isa_limit(VectorIsa::kAvx512);
   return isas;
@@ -754,6 +777,39 @@ TEST(Large, VectorisedHistogramAtEveryEdge) {
   EXPECT_EQ(slow.abs_error_histogram[0], 3);  // the two zero errors and the equal pair
 }
 
+// count_close_float32 (the verdict-only pass) under each instruction set of this CPU and the
+// portable loop, against the scalar rule, element for element on awkward values.
+TEST(Large, VerdictCountAgreesUnderEveryInstructionSet) {
+  std::mt19937 rng(5);
+  const int64_t n = 10007;
+  std::vector<float> a(n), r(n);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < n; ++i) {
+    a[i] = awkward(rng);
+    r[i] = i % 3 == 0 ? awkward(rng) : a[i] * (1 + 1e-6f * normal(rng));
+  }
+  a[17] = r[17] = std::numeric_limits<float>::quiet_NaN();
+  a[18] = std::numeric_limits<float>::infinity();
+  r[18] = std::numeric_limits<float>::infinity();
+  const IsaLimitReset reset;
+  for (const VectorIsa isa : isas_of_this_cpu()) {
+    set_vector_isa_limit(isa);
+    for (const bool equal_nan : {false, true}) {
+      for (const bool ref_is_actual : {false, true}) {
+        int64_t expected = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          expected += element_passes(a[i], r[i], Rule::kAllclose, 1e-5, 1.3e-6, equal_nan, 0,
+                                     DType::kFloat32, ref_is_actual);
+        }
+        EXPECT_EQ(count_close_float32(a.data(), r.data(), ref_is_actual ? a.data() : r.data(),
+                                      n, 1e-5f, 1.3e-6f, equal_nan),
+                  expected)
+            << isa_name(isa) << " equal_nan " << equal_nan << " ref_is_actual " << ref_is_actual;
+      }
+    }
+  }
+}
+
 // --- numpy.isclose vectors ------------------------------------------------------------------
 
 DType vector_dtype(const std::string& name) {
@@ -813,6 +869,199 @@ TEST(NumpyIsclose, AllcloseAgreesElementForElementForEveryDtype) {
   EXPECT_GE(cases, 40u);
   EXPECT_GE(torch_cases, 40u);
   EXPECT_EQ(dtypes.size(), 10u);
+}
+
+// --- numpy's answers to the engine's edge cases (scripts/gen_compare_vectors.py) ---------------
+
+struct CompareVectors {
+  nlohmann::json spec;
+  std::map<std::string, Tensor> arrays;
+  const Tensor& at(const nlohmann::json& key) const { return arrays.at(key.get<std::string>()); }
+};
+
+const CompareVectors& compare_vectors() {
+  static const CompareVectors vectors = [] {
+    CompareVectors v;
+    const std::string dir = testing::source_path("tests/data");
+    v.spec = nlohmann::json::parse(testing::read_file(dir + "/compare_vectors.json"));
+    for (Tensor& t : read_npz(dir + "/compare_vectors.npz")) v.arrays[t.name()] = t;
+    return v;
+  }();
+  return vectors;
+}
+
+// numpy.argmax returns a row's first NaN, else its first maximum: replay's argmax rows agree for
+// every row length 1..9 (rows of several NaNs included), under equal_nan as without it.
+TEST(NumpyVectors, ArgmaxOfRowsWithNansAgreesWithNumpy) {
+  const CompareVectors& v = compare_vectors();
+  ASSERT_EQ(v.spec["argmax"].size(), 9u);
+  for (const auto& entry : v.spec["argmax"]) {
+    const int64_t columns = entry["columns"];
+    const Tensor& a = v.at(entry["a"]);
+    const Tensor& b = v.at(entry["b"]);
+    const Tensor& label_a = v.at(entry["label_a"]);
+    const Tensor& label_b = v.at(entry["label_b"]);
+    std::vector<ArgmaxDisagreement> expected;
+    for (int64_t row = 0; row < a.shape()[0]; ++row) {
+      const int64_t la = label_a.data_as<int64_t>()[row], lb = label_b.data_as<int64_t>()[row];
+      if (la != lb) expected.push_back({row, la, lb, 0});
+    }
+    for (const bool equal_nan : {true, false}) {
+      Tolerance t;
+      t.equal_nan = equal_nan;
+      CompareOptions options;
+      options.class_scores = true;
+      const TensorComparison c = compare_tensors(a, b, t, options);
+      const std::string what = std::to_string(columns) + " columns, equal_nan " +
+                               std::to_string(equal_nan);
+      if (columns == 1) {  // one class: no class figures (numpy: every argmax is 0)
+        EXPECT_FALSE(c.class_scores) << what;
+        EXPECT_TRUE(expected.empty()) << what;
+        continue;
+      }
+      ASSERT_TRUE(c.class_scores) << what;
+      ASSERT_EQ(c.argmax_disagreement_count, static_cast<int64_t>(expected.size())) << what;
+      for (size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(c.argmax_disagreements[i].row, expected[i].row) << what;
+        EXPECT_EQ(c.argmax_disagreements[i].actual_label, expected[i].actual_label) << what;
+        EXPECT_EQ(c.argmax_disagreements[i].reference_label, expected[i].reference_label) << what;
+      }
+    }
+  }
+  // The row: [NaN, 0, NaN] vs [NaN, 0, 0] agree (numpy: 0 and 0).
+  Tolerance t;
+  t.equal_nan = true;
+  const TensorComparison c = compare_tensors(make({kNaN, 0, kNaN}, DType::kFloat32, {1, 3}),
+                                             make({kNaN, 0, 0}, DType::kFloat32, {1, 3}), t);
+  EXPECT_EQ(c.argmax_disagreement_count, 0);
+}
+
+// A tolerance beyond float32's range (1e39) on float32 tensors, evaluated like numpy.isclose:
+// the tolerance term in float64, |a - b| in float32 (an overflowed difference fails).
+TEST(NumpyVectors, TolerancesBeyondTheDtypeRangeAgreeWithNumpy) {
+  const CompareVectors& v = compare_vectors();
+  ASSERT_GE(v.spec["wide"].size(), 8u);
+  for (const auto& entry : v.spec["wide"]) {
+    const Tensor& a = v.at(entry["a"]);
+    const Tensor& b = v.at(entry["b"]);
+    const Tensor& expected = v.at(entry["expected"]);
+    const Tolerance t = allclose(entry["atol"], entry["rtol"]);
+    int64_t expected_mismatches = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      const bool close = expected.data_as<uint8_t>()[i] != 0;
+      expected_mismatches += !close;
+      const Tensor ai = Tensor::from_doubles("x", DType::kFloat32, {1}, {a.element_as_double(i)});
+      const Tensor bi = Tensor::from_doubles("x", DType::kFloat32, {1}, {b.element_as_double(i)});
+      EXPECT_EQ(compare_tensors(ai, bi, t).mismatched == 0, close)
+          << entry.dump() << " element " << i << ": " << a.element_as_double(i) << " vs "
+          << b.element_as_double(i);
+    }
+    EXPECT_EQ(compare_tensors(a, b, t).mismatched, expected_mismatches) << entry.dump();
+    EXPECT_EQ(allclose_count(a, b, t).mismatched, expected_mismatches) << entry.dump();
+    Tolerance either = t;  // the same arithmetic under the either rule
+    either.rule = Rule::kEither;
+    EXPECT_LE(compare_tensors(a, b, either).mismatched, expected_mismatches) << entry.dump();
+  }
+}
+
+// NMSE and SQNR are normalised by the reference side (the side of rtol * |ref|: b by default,
+// a with Reference::kLocal), and the min_sqnr_db floor judges that same SQNR.
+TEST(NumpyVectors, NmseAndSqnrUseTheReferenceSide) {
+  const CompareVectors& v = compare_vectors();
+  ASSERT_FALSE(v.spec["energy"].empty());
+  for (const auto& entry : v.spec["energy"]) {
+    const Tensor& a = v.at(entry["a"]);
+    const Tensor& b = v.at(entry["b"]);
+    for (const std::string side : {"b", "a"}) {
+      Tolerance t = allclose(1e9, 0);
+      t.reference = side == "a" ? Reference::kLocal : Reference::kRemote;
+      const TensorComparison c = compare_tensors(a, b, t);
+      const double nmse = entry["nmse_ref_" + side], sqnr = entry["sqnr_db_ref_" + side];
+      EXPECT_NEAR(c.nmse, nmse, 1e-12 * nmse) << side;
+      EXPECT_NEAR(c.sqnr_db, sqnr, 1e-9) << side;
+      t.min_sqnr_db = sqnr - 1e-6;
+      EXPECT_TRUE(compare_tensors(a, b, t).passed) << side;
+      t.min_sqnr_db = sqnr + 1e-6;
+      const TensorComparison below = compare_tensors(a, b, t);
+      EXPECT_FALSE(below.passed) << side;
+      EXPECT_TRUE(has_finding(below, "sqnr_below_floor")) << side;
+    }
+    EXPECT_NE(entry["sqnr_db_ref_a"].get<double>(), entry["sqnr_db_ref_b"].get<double>());
+  }
+}
+
+// topk: 0 gives the argmax rows without a top-k figure; a negative value is refused by the
+// engine itself (not only by the config), before any row is read.
+TEST(ClassScores, TopkZeroHasNoTopkFigureAndNegativeIsRefused) {
+  const Tensor a = make({0.1, 0.7, 0.2, 0.5, 0.1, 0.3}, DType::kFloat32, {2, 3});
+  const Tensor r = make({0.1, 0.6, 0.2, 0.3, 0.1, 0.5}, DType::kFloat32, {2, 3});
+  CompareOptions options;
+  options.topk = 0;
+  const TensorComparison c = compare_tensors(a, r, {}, options);
+  EXPECT_TRUE(c.class_scores);
+  EXPECT_EQ(c.argmax_disagreement_count, 1);
+  EXPECT_FALSE(c.topk_agreement);
+  EXPECT_EQ(c.topk, 0);
+  const nlohmann::json json = c.to_json();
+  EXPECT_EQ(json["class_scores"]["argmax_disagreement_count"], 1);
+  EXPECT_FALSE(json["class_scores"].contains("topk_agreement"));
+  bool argmax_line = false;
+  for (const std::string& line : render_comparison(c, false)) {
+    if (line.find("class scores: argmax differs in 1 row") != std::string::npos) {
+      argmax_line = true;
+      EXPECT_EQ(line.find("top-"), std::string::npos) << line;
+    }
+  }
+  EXPECT_TRUE(argmax_line);
+  for (const int topk : {-1, -1000, std::numeric_limits<int>::min()}) {
+    options.topk = topk;
+    try {
+      compare_tensors(a, r, {}, options);
+      ADD_FAILURE() << "topk " << topk << " accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.id(), "usage.compare");
+      EXPECT_EQ(e.message(), "compare topk must be 0 (no top-k figure) or more, not " +
+                                 std::to_string(topk));
+    }
+  }
+  options.topk = 1000;  // more than the classes: every class
+  EXPECT_EQ(compare_tensors(a, r, {}, options).topk, 3);
+}
+
+// The comparison's thread pool carries a worker's exception to the caller (it used to reach
+// std::terminate), after every worker has stopped; the chunks after it are not started.
+TEST(ThreadPool, AWorkersExceptionReachesTheCaller) {
+  for (const int threads : {1, 2, 4}) {
+    std::atomic<int> started{0};
+    try {
+      for_each_chunk_of(64, threads, 1, [&](int64_t chunk, int64_t, int64_t) {
+        ++started;
+        if (chunk == 5) throw std::runtime_error("chunk 5 failed");
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      });
+      ADD_FAILURE() << threads << " threads: no exception";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "chunk 5 failed") << threads;
+    }
+    EXPECT_LT(started.load(), 64) << threads;
+  }
+  // An Error keeps its type and id through the pool.
+  try {
+    for_each_chunk_of(10, 3, 2, [](int64_t chunk, int64_t, int64_t) {
+      if (chunk == 4) fail_input("tensor.read", "late");
+    });
+    ADD_FAILURE() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.id(), "tensor.read");
+  }
+  // Every chunk exactly once otherwise, with its bounds.
+  std::vector<std::atomic<int>> seen(7);
+  for_each_chunk_of(13, 3, 2, [&](int64_t chunk, int64_t begin, int64_t n) {
+    EXPECT_EQ(begin, chunk * 2);
+    EXPECT_EQ(n, chunk == 6 ? 1 : 2);
+    ++seen[static_cast<size_t>(chunk)];
+  });
+  for (auto& count : seen) EXPECT_EQ(count.load(), 1);
 }
 
 TEST(Comparator, DefaultComparatorUsesItsOptions) {

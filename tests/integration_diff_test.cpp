@@ -1,6 +1,7 @@
 // `replay diff A B` end to end (the real binary): .npy, .npz (paired by name and file.npz:name),
 // JSON tensors and capture stages; exit codes 0/1/2; the printed figures; the JSON report.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "harness/tensor_io.h"
 #include "support/process.h"
@@ -130,6 +131,29 @@ TEST(ReplayDiff, BadInputExitsTwo) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("[replay.tensor.npy]"), std::string::npos) << r.err;
   EXPECT_EQ(diff({dir.file("missing.npy"), dir.file("bad.npy")}).exit_code, 2);
+}
+
+// Something that exists but is not a regular file: its own sentence (not "no such file"), exit
+// 2, and never a hang on a FIFO (no writer ever comes: an open would block for good).
+TEST(ReplayDiff, DirectoryDeviceAndFifoAreNamedForWhatTheyAre) {
+  TempDir dir;
+  write_npy(dir.file("b.npy"), floats("x", {1}, {1}));
+  const std::string fifo = dir.file("pipe.npy");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const struct {
+    std::string path, sentence;
+  } cases[] = {
+      {dir.path(), dir.path() + ": is a directory, not a tensor file"},
+      {"/dev/zero", "/dev/zero: is a character device, not a regular file"},
+      {fifo, fifo + ": is a FIFO (named pipe), not a regular file"},
+      {fifo + ":outputs", fifo + ":outputs: is a FIFO (named pipe), not a regular file"},
+      {dir.file("missing.npy"), dir.file("missing.npy") + ": no such file"},
+  };
+  for (const auto& c : cases) {
+    const RunResult r = diff({c.path, dir.file("b.npy")});
+    EXPECT_EQ(r.exit_code, 2) << c.path << ": " << r.err;
+    EXPECT_EQ(r.err, "replay: [replay.tensor.read] " + c.sentence + "\n") << c.path;
+  }
 }
 
 }  // namespace

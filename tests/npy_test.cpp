@@ -1,6 +1,8 @@
 // .npy and .npz files (harness/tensor_io.h): every dtype written and read back, format versions
-// 1.0-3.0, big-endian data, Fortran order refused, malformed files, and .npz arrays by name.
+// 1.0-3.0, big-endian data, Fortran order (transposed into row-major), misaligned data, shapes
+// whose element count overflows, FIFOs, malformed files, and .npz arrays by name.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <fstream>
@@ -87,12 +89,26 @@ TEST(Npy, Versions2And3AndBigEndian) {
 TEST(Npy, ErrorsAreClear) {
   TempDir dir;
   const std::string four(16, '\0');
-  dir.write("f.npy", npy(std::string("\x01\x00", 2),
-                         "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }\n", four));
-  EXPECT_EQ(error_of(dir.file("f.npy")),
-            "[replay.tensor.npy] " + dir.file("f.npy") +
-                ": Fortran-ordered (column-major) arrays are not supported; save a C-ordered "
-                "copy (numpy.ascontiguousarray(a))");
+  // 2^32 x 2^32 x 2^32: the element count wraps to 0 in 64 bits; it is no empty tensor.
+  dir.write("o.npy", npy(std::string("\x01\x00", 2),
+                         "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, "
+                         "4294967296, 4294967296), }\n",
+                         four));
+  EXPECT_EQ(error_of(dir.file("o.npy")),
+            "[replay.tensor.npy] " + dir.file("o.npy") +
+                ": shape [4294967296, 4294967296, 4294967296] is too large (its element count "
+                "overflows)");
+  // A zero dimension does not hide an overflowing product of the others.
+  dir.write("z.npy", npy(std::string("\x01\x00", 2),
+                         "{'descr': '<f8', 'fortran_order': False, 'shape': (281474976710656, "
+                         "281474976710656, 0), }\n",
+                         ""));
+  EXPECT_NE(error_of(dir.file("z.npy")).find("too large"), std::string::npos);
+  // Bytes beyond int64 although the count fits: 2^60 float64s.
+  dir.write("b.npy", npy(std::string("\x01\x00", 2),
+                         "{'descr': '<f8', 'fortran_order': False, 'shape': (4096, 281474976710656), }\n",
+                         four));
+  EXPECT_NE(error_of(dir.file("b.npy")).find("too large"), std::string::npos);
   dir.write("c.npy", npy(std::string("\x01\x00", 2),
                          "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }\n", four));
   EXPECT_NE(error_of(dir.file("c.npy")).find("unsupported dtype '<c8'"), std::string::npos);
@@ -107,6 +123,48 @@ TEST(Npy, ErrorsAreClear) {
   dir.write("v9.npy", npy(std::string("\x09\x00", 2), "{}", ""));
   EXPECT_NE(error_of(dir.file("v9.npy")).find("unsupported .npy format version 9.0"),
             std::string::npos);
+}
+
+// Arrays numpy.save wrote in Fortran order (tests/data/npy, scripts/gen_compare_vectors.py) read
+// as their C-ordered twins: the same dtype, shape and elements in row-major order.
+TEST(Npy, FortranOrderIsTransposedIntoRowMajor) {
+  for (const std::string name : {"fortran_f32", "fortran_i16_be", "fortran_f64"}) {
+    const Tensor f = read_npy(testing::source_path("tests/data/npy/" + name + ".npy"));
+    const Tensor c = read_npy(testing::source_path("tests/data/npy/" + name + "_c.npy"));
+    EXPECT_EQ(f.dtype(), c.dtype()) << name;
+    EXPECT_EQ(f.shape(), c.shape()) << name;
+    EXPECT_EQ(f.to_doubles(), c.to_doubles()) << name;
+    EXPECT_GT(f.numel(), 1) << name;
+  }
+  // By hand: [[1, 2, 3], [4, 5, 6]] stored column by column.
+  TempDir dir;
+  const float column_major[6] = {1, 4, 2, 5, 3, 6};
+  dir.write("f.npy", npy(std::string("\x01\x00", 2),
+                         "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n",
+                         std::string(reinterpret_cast<const char*>(column_major), 24)));
+  const Tensor t = read_npy(dir.file("f.npy"));
+  EXPECT_EQ(t.shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(t.to_doubles(), (std::vector<double>{1, 2, 3, 4, 5, 6}));
+}
+
+// Data after a header not padded to the element's alignment is copied, never read in place (the
+// comparison kernels load elements as their type; UBSan flags a misaligned load).
+TEST(Npy, MisalignedDataIsCopiedToAlignedMemory) {
+  const Tensor t = read_npy(testing::source_path("tests/data/npy/misaligned_f64.npy"));
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data()) % alignof(double), 0u);
+  EXPECT_EQ(t.to_doubles(), (std::vector<double>{1.0, -2.5, 3.25}));
+  std::string bytes = testing::read_file(testing::source_path("tests/data/npy/misaligned_f64.npy"));
+  const Tensor from_bytes = npy_from_bytes(bytes, "x", "bytes");
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(from_bytes.data()) % alignof(double), 0u);
+  EXPECT_EQ(from_bytes.to_doubles(), (std::vector<double>{1.0, -2.5, 3.25}));
+}
+
+// A FIFO is refused at once: the open does not wait for a writer.
+TEST(Npy, FifoIsRefusedWithoutBlocking) {
+  TempDir dir;
+  const std::string fifo = dir.file("pipe.npy");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(error_of(fifo), "[replay.tensor.npy] " + fifo + ": not a regular file");
 }
 
 TEST(Npz, ArraysByNameRoundTrip) {

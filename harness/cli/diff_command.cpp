@@ -3,6 +3,9 @@
 // or one array as file.npz:name), JSON tensor files, or a stage of a capture (capture.json:stage).
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -22,6 +25,23 @@ namespace {
 bool is_file(const std::string& path) {
   struct stat info {};
   return ::stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
+}
+
+// Why `path` cannot be read as a tensor file, or "" when it is a regular file. stat only: a FIFO
+// is never opened (an open would block until a writer comes).
+std::string unreadable_reason(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    return errno == ENOENT || errno == ENOTDIR ? "no such file"
+                                               : std::string("cannot open: ") + std::strerror(errno);
+  }
+  if (S_ISREG(info.st_mode)) return "";
+  if (S_ISDIR(info.st_mode)) return "is a directory, not a tensor file";
+  if (S_ISFIFO(info.st_mode)) return "is a FIFO (named pipe), not a regular file";
+  if (S_ISCHR(info.st_mode)) return "is a character device, not a regular file";
+  if (S_ISBLK(info.st_mode)) return "is a block device, not a regular file";
+  if (S_ISSOCK(info.st_mode)) return "is a socket, not a regular file";
+  return "is not a regular file";
 }
 
 bool ends_with(const std::string& text, const std::string& suffix) {
@@ -87,7 +107,12 @@ std::vector<Tensor> load_side(const std::string& spec) {
       path = spec.substr(0, colon);
       part = spec.substr(colon + 1);
     }
-    if (!is_file(path)) fail_input("tensor.read", spec + ": no such file");
+    if (!is_file(path)) {
+      // Name the spec as given when it exists as something else (a directory, a FIFO).
+      const std::string whole = unreadable_reason(spec);
+      if (whole != "no such file" || path == spec) fail_input("tensor.read", spec + ": " + whole);
+      fail_input("tensor.read", spec + ": " + unreadable_reason(path));
+    }
   }
   if (ends_with(path, ".npy")) {
     if (!part.empty()) fail_usage("usage.diff", spec + ": a .npy file holds one array");

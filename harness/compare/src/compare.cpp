@@ -24,7 +24,10 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <functional>
 #include <limits>
+#include <mutex>
 #include <thread>
 #include <type_traits>
 
@@ -174,6 +177,26 @@ struct Plan {
   bool keep_errors;                     // median/quantile
 };
 
+// Whether atol or rtol lies beyond float's finite range: numpy (value-based casting) then
+// computes the tolerance term in float64, and so does replay (within_wide_tolerance).
+bool beyond_float(double tolerance) {
+  return std::fabs(tolerance) > static_cast<double>(std::numeric_limits<float>::max());
+}
+bool wide_tolerance(const Plan& plan) { return beyond_float(plan.atol) || beyond_float(plan.rtol); }
+
+// numpy.isclose on float32 arrays with a tolerance beyond float's range, step by step: |x - y|
+// in float32 (`error`); rtol * |y| in float32 when rtol fits a float, else in float64; atol plus
+// that in float64 (one of them does not fit); the comparison in float64. Casting the tolerance to
+// float would make it infinite and pass an overflowed (infinite) |x - y|, which numpy fails.
+bool within_wide_tolerance(float error, float ref, const Plan& plan) {
+  const double scaled = beyond_float(plan.rtol)
+                            ? plan.rtol * std::fabs(static_cast<double>(ref))
+                            : static_cast<double>(static_cast<float>(plan.rtol) * std::fabs(ref));
+  const double e = static_cast<double>(error);
+  if (plan.rule == Rule::kEither) return e <= plan.atol || e <= scaled;
+  return e <= plan.atol + scaled;
+}
+
 uint64_t ulp_distance(double a, double r, DType compared) {
   auto ordered = [](uint64_t bits, int width) -> int64_t {
     const uint64_t sign = uint64_t{1} << (width - 1);
@@ -221,6 +244,14 @@ uint64_t ulp_distance(double a, double r, DType compared) {
 // The rule for one finite pair, scalar: the reference for every path that is not vectorised.
 template <class Real>
 bool finite_pair_passes(Real a, Real r, Real ref, Real error, const Plan& plan) {
+  if constexpr (std::is_same_v<Real, float>) {
+    if ((plan.rule == Rule::kEither || plan.rule == Rule::kAllclose || plan.rule == Rule::kMax ||
+         plan.rule == Rule::kMean || plan.rule == Rule::kMedian ||
+         plan.rule == Rule::kQuantile) &&
+        wide_tolerance(plan)) {
+      return within_wide_tolerance(error, ref, plan);
+    }
+  }
   const Real atol = static_cast<Real>(plan.atol), rtol = static_cast<Real>(plan.rtol);
   switch (plan.rule) {
     case Rule::kEither:
@@ -332,6 +363,19 @@ void process_block(const Tensor& actual, const Tensor& reference, const Plan& pl
       const bool pass = (finite & close) | (ai == ri) | (equal_nan & (ai != ai) & (ri != ri));
       ok[i] = pass;
       block_passing += pass;
+    }
+    if constexpr (std::is_same_v<Real, float>) {
+      if (wide_tolerance(plan)) {  // numpy's float64 tolerance term (within_wide_tolerance)
+        block_passing = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const Real ai = a[i], ri = r[i];
+          const bool finite = std::fabs(ai) < inf && std::fabs(ri) < inf;
+          const bool pass = (finite && within_wide_tolerance(e[i], ref[i], plan)) || ai == ri ||
+                            (equal_nan && ai != ai && ri != ri);
+          ok[i] = pass;
+          block_passing += pass;
+        }
+      }
     }
     if (plan.integer_mode) {  // the doubles of int64 values may round together: use e
       block_passing = 0;
@@ -492,26 +536,9 @@ int thread_count(int requested, int64_t chunks) {
   return static_cast<int>(std::min<int64_t>(threads, chunks));
 }
 
-// Runs `work(chunk_index, begin, n)` over fixed chunks of the flat range on up to `threads`
-// threads (0: hardware concurrency), chunk c on thread c % threads.
 template <class Work>
 void for_each_chunk(int64_t numel, int threads, Work work) {
-  const int64_t chunks = std::max<int64_t>(1, (numel + kChunkElements - 1) / kChunkElements);
-  const int used = thread_count(threads, chunks);
-  auto run = [&](int worker) {
-    for (int64_t c = worker; c < chunks; c += used) {
-      const int64_t begin = c * kChunkElements;
-      work(c, begin, std::min(kChunkElements, numel - begin));
-    }
-  };
-  if (used <= 1) {
-    run(0);
-    return;
-  }
-  std::vector<std::thread> pool;
-  for (int worker = 1; worker < used; ++worker) pool.emplace_back(run, worker);
-  run(0);
-  for (auto& thread : pool) thread.join();
+  for_each_chunk_of(numel, threads, kChunkElements, work);
 }
 
 std::atomic<bool> vectorised_compare{true};
@@ -682,17 +709,29 @@ void class_figures(const Tensor& actual, const Tensor& reference, int axis, int 
   for (int d = axis + 1; d < rank; ++d) inner *= shape[static_cast<size_t>(d)];
   const int64_t rows = outer * inner;
   if (rows == 0) return;
+  // topk >= 0 (compare_tensors checks it); 0: no top-k figure, the argmax rows only.
   const int64_t k = std::min<int64_t>(topk, classes);
   std::vector<double> row_a(static_cast<size_t>(classes)), row_r(static_cast<size_t>(classes));
   std::vector<int64_t> order_a(static_cast<size_t>(classes)), order_r(static_cast<size_t>(classes));
-  // NaN ranks first, as in numpy.argmax and torch.argmax.
+  // NaN ranks first, as in numpy.argmax and torch.argmax; among NaNs, and among equal values,
+  // the lower index first (numpy.argmax returns the first NaN, else the first maximum). A strict
+  // weak order, so partial_sort's top k agree with argmax.
   auto better = [](const std::vector<double>& v) {
     return [&v](int64_t x, int64_t y) {
       const double vx = v[static_cast<size_t>(x)], vy = v[static_cast<size_t>(y)];
-      if (std::isnan(vx) != std::isnan(vy)) return std::isnan(vx);
-      if (vx != vy) return vx > vy;
+      const bool nan_x = std::isnan(vx), nan_y = std::isnan(vy);
+      if (nan_x != nan_y) return nan_x;
+      if (!nan_x && vx != vy) return vx > vy;
       return x < y;
     };
+  };
+  auto argmax = [&](const std::vector<double>& v) {
+    int64_t best = 0;
+    const auto is_better = better(v);
+    for (int64_t c = 1; c < classes; ++c) {
+      if (is_better(c, best)) best = c;
+    }
+    return best;
   };
   int64_t agreeing = 0;
   for (int64_t row = 0; row < rows; ++row) {
@@ -707,13 +746,7 @@ void class_figures(const Tensor& actual, const Tensor& reference, int axis, int 
         row_r[static_cast<size_t>(c)] = reference.element_as_double(base + c * inner);
       }
     }
-    for (int64_t c = 0; c < classes; ++c) {
-      order_a[static_cast<size_t>(c)] = c;
-      order_r[static_cast<size_t>(c)] = c;
-    }
-    std::partial_sort(order_a.begin(), order_a.begin() + k, order_a.end(), better(row_a));
-    std::partial_sort(order_r.begin(), order_r.begin() + k, order_r.end(), better(row_r));
-    const int64_t label_a = order_a[0], label_r = order_r[0];
+    const int64_t label_a = argmax(row_a), label_r = argmax(row_r);
     if (label_a != label_r) {
       ++out.argmax_disagreement_count;
       if (out.argmax_disagreements.size() < 100) {
@@ -722,12 +755,20 @@ void class_figures(const Tensor& actual, const Tensor& reference, int axis, int 
              row_r[static_cast<size_t>(label_r)] - row_r[static_cast<size_t>(label_a)]});
       }
     }
+    if (k == 0) continue;
+    for (int64_t c = 0; c < classes; ++c) {
+      order_a[static_cast<size_t>(c)] = c;
+      order_r[static_cast<size_t>(c)] = c;
+    }
+    std::partial_sort(order_a.begin(), order_a.begin() + k, order_a.end(), better(row_a));
+    std::partial_sort(order_r.begin(), order_r.begin() + k, order_r.end(), better(row_r));
     std::sort(order_a.begin(), order_a.begin() + k);
     std::sort(order_r.begin(), order_r.begin() + k);
     agreeing += std::equal(order_a.begin(), order_a.begin() + k, order_r.begin());
   }
+  out.class_scores = true;
   out.topk = k;
-  out.topk_agreement = static_cast<double>(agreeing) / static_cast<double>(rows);
+  if (k > 0) out.topk_agreement = static_cast<double>(agreeing) / static_cast<double>(rows);
 }
 
 std::string located_text(const Tensor& shape_of, int64_t flat) {
@@ -890,6 +931,46 @@ double round_to_dtype(double value, DType dtype) {
 
 void set_vectorised_compare(bool enabled) { vectorised_compare.store(enabled); }
 
+void for_each_chunk_of(int64_t numel, int threads, int64_t chunk_elements,
+                       const std::function<void(int64_t, int64_t, int64_t)>& work) {
+  REPLAY_CHECK(chunk_elements > 0);
+  const int64_t chunks = std::max<int64_t>(1, (numel + chunk_elements - 1) / chunk_elements);
+  const int used = thread_count(threads, chunks);
+  // The first exception of any worker (std::bad_alloc of a median rule's error buffer, an Error)
+  // is carried to the caller; the other workers stop taking chunks.
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
+  std::atomic<bool> stop{false};
+  auto run = [&](int worker) {
+    try {
+      for (int64_t c = worker; c < chunks && !stop.load(std::memory_order_relaxed); c += used) {
+        const int64_t begin = c * chunk_elements;
+        work(c, begin, std::min(chunk_elements, numel - begin));
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      stop.store(true);
+    }
+  };
+  if (used <= 1) {
+    run(0);
+  } else {
+    std::vector<std::thread> pool;
+    pool.reserve(static_cast<size_t>(used - 1));
+    try {
+      for (int worker = 1; worker < used; ++worker) pool.emplace_back(run, worker);
+    } catch (...) {  // no thread could be started: the ones running finish, then report
+      const std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+      stop.store(true);
+    }
+    run(0);
+    for (auto& thread : pool) thread.join();
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
 bool element_passes(double a, double r, Rule rule, double atol, double rtol, bool equal_nan,
                     int64_t max_ulp, DType compared, bool reference_is_actual) {
   if (!(std::isfinite(a) && std::isfinite(r))) {
@@ -929,6 +1010,10 @@ Tolerance resolve_tolerance(const Tolerance& tolerance, DType actual, DType refe
 
 TensorComparison compare_tensors(const Tensor& actual, const Tensor& reference,
                                  const Tolerance& tolerance, const CompareOptions& options) {
+  if (options.topk < 0) {
+    fail_usage("usage.compare", "compare topk must be 0 (no top-k figure) or more, not " +
+                                    std::to_string(options.topk));
+  }
   TensorComparison out;
   out.name = actual.name().empty() ? reference.name() : actual.name();
   const DType actual_dtype = effective_dtype(actual, reference);
@@ -994,9 +1079,12 @@ TensorComparison compare_tensors(const Tensor& actual, const Tensor& reference,
 
 QuickVerdict allclose_count(const Tensor& actual, const Tensor& reference,
                             const Tolerance& tolerance, int threads) {
+  const Tolerance resolved = resolve_tolerance(tolerance, DType::kFloat32, DType::kFloat32);
+  // The float32 counter casts atol and rtol to float: only for tolerances within its range.
   const bool fast = tolerance.rule == Rule::kAllclose && actual.dtype() == DType::kFloat32 &&
                     reference.dtype() == DType::kFloat32 && actual.shape() == reference.shape() &&
-                    !tolerance.min_cosine && !tolerance.min_sqnr_db;
+                    !tolerance.min_cosine && !tolerance.min_sqnr_db &&
+                    !beyond_float(*resolved.atol) && !beyond_float(*resolved.rtol);
   if (!fast) {
     CompareOptions options;
     options.threads = threads;
@@ -1005,7 +1093,6 @@ QuickVerdict allclose_count(const Tensor& actual, const Tensor& reference,
     const TensorComparison full = compare_tensors(actual, reference, tolerance, options);
     return {full.passed, full.mismatched};
   }
-  const Tolerance resolved = resolve_tolerance(tolerance, DType::kFloat32, DType::kFloat32);
   const float atol = static_cast<float>(*resolved.atol);
   const float rtol = static_cast<float>(*resolved.rtol);
   const int64_t numel = actual.numel();

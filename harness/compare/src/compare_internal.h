@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "harness/tensor.h"
@@ -83,6 +84,13 @@ void set_vector_isa_limit(VectorIsa limit);
 /// Tests only: with false, compare_tensors takes the generic (scalar) path for every block, so a
 /// test can hold the vectorised pass against it. Process-wide; true by default.
 void set_vectorised_compare(bool enabled);
+
+/// The comparison's thread pool: runs `work(chunk_index, begin, n)` over the chunks of
+/// `chunk_elements` of [0, numel) on up to `threads` threads (0: hardware concurrency), chunk c
+/// on thread c % threads. The first exception thrown by `work` on any thread is rethrown here
+/// once every thread has stopped (the remaining chunks are not started).
+void for_each_chunk_of(int64_t numel, int threads, int64_t chunk_elements,
+                       const std::function<void(int64_t, int64_t, int64_t)>& work);
 
 /// "0.5077", "1.3e-06", "NaN", "inf", "-inf": up to 6 significant digits.
 std::string format_number(double value);

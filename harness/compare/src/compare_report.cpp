@@ -181,16 +181,18 @@ nlohmann::json TensorComparison::to_json() const {
     out["aggregate_abs"] = json_number(aggregate_abs);
     out["aggregate_rel"] = json_number(aggregate_rel);
   }
-  if (topk_agreement) {
+  if (class_scores) {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& d : argmax_disagreements) {
       rows.push_back({{"row", d.row}, {"actual_label", d.actual_label},
                       {"reference_label", d.reference_label}, {"margin", json_number(d.margin)}});
     }
     out["class_scores"] = {{"argmax_disagreement_count", argmax_disagreement_count},
-                           {"argmax_disagreements", rows},
-                           {"topk", topk},
-                           {"topk_agreement", *topk_agreement}};
+                           {"argmax_disagreements", rows}};
+    if (topk_agreement) {
+      out["class_scores"]["topk"] = topk;
+      out["class_scores"]["topk_agreement"] = *topk_agreement;
+    }
   }
   return out;
 }
@@ -247,7 +249,7 @@ std::vector<std::string> render_comparison(const TensorComparison& c, bool colou
     }
     add(histogram);
   }
-  if (c.topk_agreement) {
+  if (c.class_scores) {
     std::string line = "class scores: argmax differs in " +
                        std::to_string(c.argmax_disagreement_count) + " row" +
                        (c.argmax_disagreement_count == 1 ? "" : "s");
@@ -259,8 +261,11 @@ std::vector<std::string> render_comparison(const TensorComparison& c, bool colou
               " (margin " + format_number(d.margin) + ")";
     }
     if (c.argmax_disagreement_count > static_cast<int64_t>(shown)) line += ", ...";
-    add(line + "; top-" + std::to_string(c.topk) + " agreement " +
-        share_text(static_cast<int64_t>(std::llround(*c.topk_agreement * 1e6)), 1000000));
+    if (c.topk_agreement) {
+      line += "; top-" + std::to_string(c.topk) + " agreement " +
+              share_text(static_cast<int64_t>(std::llround(*c.topk_agreement * 1e6)), 1000000);
+    }
+    add(line);
   }
   for (const Finding& f : c.findings) {
     const bool serious = f.id != "dtype_mismatch" && f.id != "layout_hint";

@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <sstream>
 
 #include "harness/error.h"
+#include "harness/tensor_shape.h"
 
 namespace replay {
 namespace {
@@ -159,14 +161,39 @@ uint16_t float_to_bfloat16(float value) {
   return static_cast<uint16_t>((bits + rounding_bias) >> 16);
 }
 
+std::optional<int64_t> checked_numel(const std::vector<int64_t>& shape) {
+  // Bounded by int64's maximum over 8 (the widest element) so that nbytes fits as well.
+  constexpr int64_t kMaxElements = std::numeric_limits<int64_t>::max() / 8;
+  int64_t count = 1;
+  for (int64_t dim : shape) {
+    if (dim < 0) return std::nullopt;
+    if (__builtin_mul_overflow(count, dim, &count) || count > kMaxElements) {
+      // A zero dimension later on makes the count 0, but a shape this large is a corrupt
+      // header, not an empty tensor.
+      return std::nullopt;
+    }
+  }
+  return count;
+}
+
+namespace {
+void check_shape(const std::vector<int64_t>& shape) {
+  for (int64_t dim : shape) {
+    if (dim < 0) fail_input("tensor.shape", "negative dimension in shape " + shape_string(shape));
+  }
+  if (!checked_numel(shape)) {
+    fail_input("tensor.shape", "shape " + shape_string(shape) +
+                                   ": the element count overflows a 64-bit integer");
+  }
+}
+}  // namespace
+
 Tensor Tensor::zeros(std::string name, DType dtype, std::vector<int64_t> shape) {
+  check_shape(shape);
   Tensor tensor;
   tensor.name_ = std::move(name);
   tensor.dtype_ = dtype;
   tensor.shape_ = std::move(shape);
-  for (int64_t dim : tensor.shape_) {
-    if (dim < 0) fail_input("tensor.shape", "negative dimension in shape " + shape_string(tensor.shape_));
-  }
   const size_t bytes = tensor.nbytes();
   std::shared_ptr<std::byte[]> storage(new std::byte[bytes == 0 ? 1 : bytes]());
   tensor.data_ = storage.get();
@@ -177,6 +204,8 @@ Tensor Tensor::zeros(std::string name, DType dtype, std::vector<int64_t> shape) 
 
 Tensor Tensor::wrap(std::string name, DType dtype, std::vector<int64_t> shape,
                     std::shared_ptr<const void> owner, const void* data) {
+  check_shape(shape);
+  REPLAY_CHECK(reinterpret_cast<uintptr_t>(data) % dtype_size(dtype) == 0);
   Tensor tensor;
   tensor.name_ = std::move(name);
   tensor.dtype_ = dtype;
@@ -213,6 +242,7 @@ Tensor Tensor::from_doubles(std::string name, DType dtype, std::vector<int64_t> 
 }
 
 int64_t Tensor::numel() const {
+  // Every shape passed checked_numel when the tensor was made: the product cannot overflow.
   int64_t count = 1;
   for (int64_t dim : shape_) count *= dim;
   return count;

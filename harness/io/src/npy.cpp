@@ -1,6 +1,7 @@
 // .npy and .npz files (numpy's own formats) to and from Tensor.
 // .npy: format versions 1.0, 2.0 and 3.0; any byte order (big-endian data is swapped into a
-// copy); C order only (a Fortran-ordered array is refused with an error saying how to save it).
+// copy); C order, or Fortran order (what np.save writes for a transposed array: transposed into a
+// row-major copy). Data after a header not padded to the element's alignment is copied too.
 // Files are memory-mapped, so comparing two large dumps costs no more memory than the page
 // cache. bfloat16 has no numpy dtype: it is written as "<V2" (two raw bytes, what
 // ml_dtypes.bfloat16 arrays save as) and "<V2" is read back as bfloat16.
@@ -13,6 +14,8 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
+#include <optional>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -20,6 +23,7 @@
 
 #include "harness/error.h"
 #include "harness/tensor_io.h"
+#include "harness/tensor_shape.h"
 
 namespace replay {
 namespace {
@@ -126,6 +130,34 @@ void swap_bytes(std::byte* data, size_t count, size_t width) {
   }
 }
 
+// Column-major elements of `shape` (`width` bytes each) into row-major order at `out`. One pass
+// over the output with a running multi-index; the source offset follows it incrementally.
+void transpose_fortran(const std::byte* in, const std::vector<int64_t>& shape, size_t width,
+                       std::byte* out) {
+  const size_t rank = shape.size();
+  std::vector<int64_t> stride(rank);  // column-major strides, in elements
+  int64_t step = 1;
+  for (size_t d = 0; d < rank; ++d) {
+    stride[d] = step;
+    step *= shape[d];
+  }
+  const int64_t numel = step;
+  std::vector<int64_t> index(rank, 0);
+  int64_t source = 0;
+  for (int64_t flat = 0; flat < numel; ++flat) {
+    std::memcpy(out + static_cast<size_t>(flat) * width, in + static_cast<size_t>(source) * width,
+                width);
+    for (size_t d = rank; d-- > 0;) {  // row-major increment: the last axis fastest
+      if (++index[d] < shape[d]) {
+        source += stride[d];
+        break;
+      }
+      source -= stride[d] * (shape[d] - 1);
+      index[d] = 0;
+    }
+  }
+}
+
 // Parses .npy bytes [data, data + size) kept alive by `owner`.
 Tensor parse_npy(const std::byte* data, size_t size, std::shared_ptr<const void> owner,
                  const std::string& name, const std::string& where) {
@@ -151,27 +183,42 @@ Tensor parse_npy(const std::byte* data, size_t size, std::shared_ptr<const void>
   const std::string header(reinterpret_cast<const char*>(data) + header_begin, header_size);
   const Descr descr = parse_descr(dict_value(header, "descr", where), where);
   const std::string fortran = dict_value(header, "fortran_order", where);
-  if (fortran == "True") {
-    fail_input("tensor.npy", where +
-                                 ": Fortran-ordered (column-major) arrays are not supported; "
-                                 "save a C-ordered copy (numpy.ascontiguousarray(a))");
+  if (fortran != "True" && fortran != "False") {
+    fail_input("tensor.npy", where + ": malformed fortran_order " + fortran);
   }
-  if (fortran != "False") fail_input("tensor.npy", where + ": malformed fortran_order " + fortran);
+  const bool fortran_order = fortran == "True";
   std::vector<int64_t> shape = parse_shape(dict_value(header, "shape", where), where);
 
-  Tensor probe = Tensor::wrap(name, descr.dtype, shape, nullptr, nullptr);
-  const size_t nbytes = probe.nbytes();
+  const size_t width = dtype_size(descr.dtype);
+  const std::optional<int64_t> numel = checked_numel(shape);
+  if (!numel) {
+    fail_input("tensor.npy", where + ": shape " + shape_string(shape) +
+                                 " is too large (its element count overflows)");
+  }
   const size_t offset = header_begin + header_size;
-  if (size - offset < nbytes) {
+  const size_t available = size - offset;
+  // numel <= int64 max / 8 (checked_numel): the byte count cannot overflow.
+  const size_t nbytes = static_cast<size_t>(*numel) * width;
+  if (available < nbytes) {
     fail_input("tensor.npy", where + ": truncated data: " + shape_string(shape) + " " +
                                  std::string(dtype_name(descr.dtype)) + " needs " +
                                  std::to_string(nbytes) + " bytes, the file has " +
-                                 std::to_string(size - offset));
+                                 std::to_string(available));
   }
-  if (!descr.swap) return Tensor::wrap(name, descr.dtype, shape, std::move(owner), data + offset);
+  const std::byte* payload = data + offset;
+  // In place only when the bytes can be read as they are: C order, native byte order, and
+  // aligned to the element (numpy pads its headers to 64 bytes, other writers need not).
+  const bool aligned = reinterpret_cast<uintptr_t>(payload) % width == 0;
+  if (!descr.swap && !fortran_order && aligned) {
+    return Tensor::wrap(name, descr.dtype, shape, std::move(owner), payload);
+  }
   Tensor copy = Tensor::zeros(name, descr.dtype, shape);
-  std::memcpy(copy.mutable_data(), data + offset, nbytes);
-  swap_bytes(copy.mutable_data(), static_cast<size_t>(copy.numel()), dtype_size(descr.dtype));
+  if (fortran_order && shape.size() > 1) {
+    transpose_fortran(payload, shape, width, copy.mutable_data());
+  } else {
+    std::memcpy(copy.mutable_data(), payload, nbytes);
+  }
+  if (descr.swap) swap_bytes(copy.mutable_data(), static_cast<size_t>(*numel), width);
   return copy;
 }
 
@@ -214,7 +261,8 @@ std::string base_name(const std::string& path) {
 }  // namespace
 
 Tensor read_npy(const std::string& path, const std::string& name) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO given as a file must not block the open; it is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail_input("tensor.npy", path + ": cannot open: " + std::strerror(errno));
   struct stat info {};
   if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {

@@ -81,7 +81,11 @@ Config parse_config(const nlohmann::json& document, const std::string& origin) {
                                                  "torchserve"};
         if (!value.is_string() ||
             std::none_of(std::begin(kProtocols), std::end(kProtocols),
-                         [&](const char* name) { return value.get<std::string>() == name; })) {
+                         // An init-capture: clang (libFuzzer builds) does not capture a
+                         // structured binding before C++20.
+                         [&protocol = value](const char* name) {
+                           return protocol.get<std::string>() == name;
+                         })) {
           schema_error(origin, "/remote/protocol",
                        "expected one of auto, json, kserve-v2, tfserving, torchserve");
         }

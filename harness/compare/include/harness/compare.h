@@ -69,10 +69,11 @@ struct TensorComparison {
   int64_t finite_pairs = 0;
 
   /// Class scores ([batch, classes] or configured): rows whose argmax differs, top-k agreement.
+  bool class_scores = false;  ///< the class-score figures below were computed
   std::vector<ArgmaxDisagreement> argmax_disagreements;  ///< at most 100
   int64_t argmax_disagreement_count = 0;
-  std::optional<double> topk_agreement;  ///< share of rows whose top-k sets agree
-  int64_t topk = 0;
+  std::optional<double> topk_agreement;  ///< share of rows whose top-k sets agree; none when topk = 0
+  int64_t topk = 0;                      ///< the k applied: min(CompareOptions::topk, classes)
 
   std::vector<Finding> findings;
 
@@ -93,7 +94,7 @@ struct CompareOptions {
   /// Auto-detect class scores (2-D float, more than one column). The replay turns it off for
   /// stages other than `outputs`: a feature matrix is not class scores.
   bool auto_class_scores = true;
-  int topk = 5;
+  int topk = 5;     ///< 0: argmax rows only, no top-k figure; negative: usage.compare
   int threads = 0;  ///< 0 = hardware concurrency for large tensors
 };
 
@@ -123,7 +124,8 @@ nlohmann::json json_number(double value);
 
 /// Compares `actual` against `reference` under `tolerance`. Never throws for data: shape and
 /// dtype mismatches are findings with passed = false (shape) or a comparison in the wider dtype
-/// with the looser tolerance (dtype).
+/// with the looser tolerance (dtype). Throws usage.compare for a negative options.topk.
+/// An exception thrown on one of the comparison's worker threads reaches the caller.
 TensorComparison compare_tensors(const Tensor& actual, const Tensor& reference,
                                  const Tolerance& tolerance, const CompareOptions& options = {});
 
