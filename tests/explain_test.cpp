@@ -147,7 +147,8 @@ TEST_F(ExplainTest, HypothesesThatCannotApplySaySo) {
   std::map<std::string, std::string> skipped(result.not_applicable.begin(),
                                              result.not_applicable.end());
   EXPECT_EQ(skipped["artifact.other_model"], "no --candidate-model given");
-  EXPECT_EQ(skipped["device.cuda"], "no CUDA device here");  // the backend's model.device
+  // The backend's model.device error, as the reason.
+  EXPECT_EQ(skipped["device.cuda"], "the model cannot run there: no CUDA device here");
   EXPECT_NE(skipped["preprocess.parameters"].find("no tabular preprocessing"), std::string::npos);
   EXPECT_NE(skipped["payload.float32_parse"].find("exact in float32"), std::string::npos);
 }

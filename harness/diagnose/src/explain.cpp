@@ -10,7 +10,7 @@
 #include <mutex>
 #include <sstream>
 
-#include "harness/capture_stream.h"
+#include "one_capture.h"
 #include "harness/diff.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
@@ -38,42 +38,6 @@ std::vector<HypothesisFactory>& registry() {
   return factories;
 }
 
-Capture pick_capture(const ExplainOptions& options) {
-  CaptureReadOptions read_options;
-  if (!options.replay.capture_format.empty()) {
-    read_options.format = capture_format_from_name(options.replay.capture_format);
-    if (!read_options.format) {
-      fail_usage("usage.capture_format", "--capture-format " + options.replay.capture_format +
-                                             ": not a capture format (" +
-                                             capture_format_names() + ")");
-    }
-  }
-  std::unique_ptr<CaptureSource> source =
-      open_capture_source(options.replay.capture_path, read_options);
-  while (std::optional<CaptureRecord> record = source->next()) {
-    if (!options.capture_id.empty() && record->id != options.capture_id) continue;
-    if (!record->capture) {
-      fail_input(record->error_id.empty() ? "capture.parse" : record->error_id,
-                 record->error_message.substr(record->error_message.find("] ") == std::string::npos
-                                                  ? 0
-                                                  : record->error_message.find("] ") + 2));
-    }
-    return std::move(*record->capture);
-  }
-  if (options.capture_id.empty()) fail_input("capture.empty", source->describe() + ": holds no capture");
-  fail_input("capture.id", source->describe() + ": no capture with id '" + options.capture_id + "'");
-}
-
-// The capture's own replay error, thrown again as the Error it was (same id, same exit code).
-[[noreturn]] void rethrow(const CaptureOutcome& outcome) {
-  std::string message = outcome.error_message;
-  const std::string prefix = "[replay." + outcome.error_id + "] ";
-  if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
-  const ErrorKind kind = outcome.error_exit_code == kExitRemote     ? ErrorKind::kRemote
-                         : outcome.error_exit_code == kExitInternal ? ErrorKind::kInternal
-                                                                    : ErrorKind::kInput;
-  throw Error(kind, outcome.error_id, message);
-}
 
 std::string stage_text(Stage stage) { return std::string(stage_name(stage)); }
 
@@ -202,7 +166,6 @@ VariantScore score_variant(const Trace& variant, const Trace& remote, Stage stag
     else if (before <= 0) score.share_removed = after <= 0 ? 1 : 0;
     else if (!std::isfinite(after)) score.share_removed = -std::numeric_limits<double>::infinity();
     else score.share_removed = 1 - after / before;
-    if (score.reproduces) score.share_removed = std::max(score.share_removed, 1.0 - 1e-12);
     if (score.bit_identical) score.share_removed = 1;
   }
   return score;
@@ -247,7 +210,7 @@ ExplainResult run_explain(const ExplainOptions& options, const ReplayServices& s
 
   std::shared_ptr<Config> config = load_run_config(replay_options);
   result.config_origin = config->origin;
-  const Capture capture = pick_capture(options);
+  const Capture capture = diagnose_detail::read_one_capture(options.replay.capture_path, options.replay.capture_format, options.capture_id);
   result.capture_id = capture.id;
   result.origin = capture.origin;
   result.model_path = replay_options.model_path;
@@ -273,7 +236,7 @@ ExplainResult run_explain(const ExplainOptions& options, const ReplayServices& s
   TracedReplay traced = replayer.replay_traced(capture);
   result.replay_ms = ms_since(replay_started);
   result.outcome = traced.outcome;
-  if (traced.outcome.verdict == CaptureVerdict::kError) rethrow(traced.outcome);
+  if (traced.outcome.verdict == CaptureVerdict::kError) diagnose_detail::rethrow_capture_error(traced.outcome);
   if (!traced.outcome.diffs.first_divergence) {
     result.conclusion = "every stage observed on both sides is equal or within tolerance, so "
                         "there is nothing to explain";
@@ -333,7 +296,7 @@ ExplainResult run_explain(const ExplainOptions& options, const ReplayServices& s
       try {
         trace = variant_trace(context, variant, &failure);
       } catch (const Error& error) {
-        device_failure = error.message();  // model.device: no such device here
+        device_failure = "the model cannot run there: " + error.message();  // model.device
         break;
       }
       VariantScore score =

@@ -176,8 +176,8 @@ class OtherModel : public Hypothesis {
     }
     std::vector<Variant> out;
     for (const std::string& path : context.candidate_models) {
+      std::shared_ptr<LocalBackend> other = context.open_model(path);  // model.missing first
       const FileDigest digest = sha256_file(path);
-      std::shared_ptr<LocalBackend> other = context.open_model(path);
       Variant variant;
       variant.label = "the candidate model " + base_name(path) + " (sha256 " +
                       digest.sha256.substr(0, 12) + ")";

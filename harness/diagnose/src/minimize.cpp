@@ -7,7 +7,7 @@
 #include <set>
 #include <sstream>
 
-#include "harness/capture_stream.h"
+#include "one_capture.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
 #include "harness/redact.h"
@@ -19,39 +19,6 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-Capture pick_capture(const MinimizeOptions& options) {
-  CaptureReadOptions read_options;
-  if (!options.replay.capture_format.empty()) {
-    read_options.format = capture_format_from_name(options.replay.capture_format);
-    if (!read_options.format) {
-      fail_usage("usage.capture_format",
-                 "--capture-format " + options.replay.capture_format + ": not a capture format (" +
-                     capture_format_names() + ")");
-    }
-  }
-  std::unique_ptr<CaptureSource> source =
-      open_capture_source(options.replay.capture_path, read_options);
-  while (std::optional<CaptureRecord> record = source->next()) {
-    if (!options.capture_id.empty() && record->id != options.capture_id) continue;
-    if (!record->capture) {
-      const size_t end = record->error_message.find("] ");
-      fail_input(record->error_id.empty() ? "capture.parse" : record->error_id,
-                 end == std::string::npos ? record->error_message
-                                          : record->error_message.substr(end + 2));
-    }
-    return std::move(*record->capture);
-  }
-  if (options.capture_id.empty()) fail_input("capture.empty", source->describe() + ": holds no capture");
-  fail_input("capture.id", source->describe() + ": no capture with id '" + options.capture_id + "'");
-}
-
-[[noreturn]] void rethrow(const CaptureOutcome& outcome) {
-  std::string message = outcome.error_message;
-  const std::string prefix = "[replay." + outcome.error_id + "] ";
-  if (message.rfind(prefix, 0) == 0) message = message.substr(prefix.size());
-  throw Error(outcome.error_exit_code == kExitRemote ? ErrorKind::kRemote : ErrorKind::kInput,
-              outcome.error_id, message);
-}
 
 std::string rows_pointer_of(const MinimizeOptions& options, const Config& config,
                             const json& body) {
@@ -191,7 +158,7 @@ MinimizeResult run_minimize(const MinimizeOptions& options, const ReplayServices
                "answer to the whole request, and every smaller request needs its own");
   }
   std::shared_ptr<Config> config = load_run_config(replay_options);
-  const Capture original = pick_capture(options);
+  const Capture original = diagnose_detail::read_one_capture(options.replay.capture_path, options.replay.capture_format, options.capture_id);
   MinimizeResult result;
   result.capture_id = original.id;
   result.origin = original.origin;
@@ -236,7 +203,7 @@ MinimizeResult run_minimize(const MinimizeOptions& options, const ReplayServices
   };
 
   const CaptureOutcome first = replayer.replay(candidate(body));
-  if (first.verdict == CaptureVerdict::kError) rethrow(first);
+  if (first.verdict == CaptureVerdict::kError) diagnose_detail::rethrow_capture_error(first);
   if (!first.diffs.first_divergence) return result;  // nothing to minimize
   result.diverged = true;
   const Stage stage = first.diffs.stages[*first.diffs.first_divergence].stage;
@@ -318,7 +285,7 @@ MinimizeResult run_minimize(const MinimizeOptions& options, const ReplayServices
   // Production's answer to the minimized request, recorded with it (one more request; the same
   // divergence is checked once more on the way).
   const CaptureOutcome last = replayer.replay(result.minimized);
-  if (last.verdict == CaptureVerdict::kError) rethrow(last);
+  if (last.verdict == CaptureVerdict::kError) diagnose_detail::rethrow_capture_error(last);
   if (last.verdict == CaptureVerdict::kDiverged) {
     CapturedResponse response;
     response.status = recorder->last.status;
