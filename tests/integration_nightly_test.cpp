@@ -489,6 +489,45 @@ TEST(NightlyIntegration, MaxConsecutiveErrorsStopsARunAgainstADeadRemote) {
   EXPECT_EQ(result_lines(dir.file("all.jsonl")).size(), 40u);
 }
 
+TEST(NightlyIntegration, RateBoundsTheRequestsAcrossWorkers) {
+  REPLAY_REQUIRE_TORCH();
+  FixtureServer server = tabular_server();
+  ASSERT_GT(server.port, 0);
+  TempDir dir;
+  const std::string captures = dir.write("night.jsonl", make_captures(25));
+  // 10 requests/s with a burst of one second's worth: the last of 25 requests leaves no sooner
+  // than 1.5 s after the first, however many workers send them (a lower bound: load cannot
+  // make it hold less).
+  const auto started = std::chrono::steady_clock::now();
+  RunResult run = run_process(replay_args(captures, server.url() + "/predict",
+                                          {"--jobs", "4", "--rate", "10", "--no-preflight",
+                                           "--report", "json:" + dir.file("r.json")}));
+  const double elapsed_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  ASSERT_EQ(run.exit_code, 0) << diagnose(run);
+  EXPECT_GE(elapsed_s, 1.45);
+  EXPECT_EQ(read_json(dir.file("r.json"))["summary"]["equivalent"], 25);
+  RunResult usage = run_process(replay_args(captures, server.url() + "/predict", {"--rate", "0"}));
+  EXPECT_EQ(usage.exit_code, 2) << diagnose(usage);
+  EXPECT_NE(usage.err.find("[replay.usage]"), std::string::npos) << usage.err;
+}
+
+TEST(NightlyIntegration, ResultsNeverOverwriteAnInput) {
+  TempDir dir;
+  const std::string captures = dir.write("night.jsonl", make_captures(3));
+  // A results file that is the capture file would be read while it grows, for ever.
+  RunResult run = run_process({replay_binary(), "--capture", captures, "--results", captures}, 20000);
+  EXPECT_EQ(run.exit_code, 2);
+  EXPECT_NE(run.err.find("[replay.usage.results] --results " + captures + " is the --capture file"),
+            std::string::npos)
+      << run.err;
+  EXPECT_EQ(read_file(captures), make_captures(3));
+  const std::string results = dir.write("r.jsonl", "{\"schema\": \"replay.results\", \"version\": 1}\n");
+  RunResult merge = run_process({replay_binary(), "merge", results, "--results", results});
+  EXPECT_EQ(merge.exit_code, 2);
+  EXPECT_NE(merge.err.find("[replay.usage.results]"), std::string::npos) << merge.err;
+}
+
 TEST(NightlyIntegration, SampleIsReproducibleAndLimitTakesTheFirst) {
   REPLAY_REQUIRE_TORCH();
   TempDir dir;
@@ -602,6 +641,16 @@ TEST(NightlyIntegration, BaselineSeparatesNewKnownAndFixed) {
     EXPECT_NE(md.find("| new | 2 |"), std::string::npos) << md;
     EXPECT_NE(md.find("| known | 3 |"), std::string::npos) << md;
     EXPECT_NE(md.find("| fixed | 2 |"), std::string::npos) << md;
+    // replay merge classifies against the same baseline as a run does.
+    RunResult shard_run = run_process(replay_args(
+        tonight, server.url() + "/predict", {"--results", dir.file("tonight.results.jsonl")}));
+    EXPECT_EQ(shard_run.exit_code, 1) << diagnose(shard_run);
+    RunResult merged = run_process({replay_binary(), "merge", dir.file("tonight.results.jsonl"), "--baseline",
+                                    baseline, "--report", "json:" + dir.file("m.json")});
+    EXPECT_EQ(merged.exit_code, 1) << diagnose(merged);
+    const json merged_report = read_json(dir.file("m.json"));
+    EXPECT_EQ(merged_report["baseline"]["counts"], classes["counts"]) << merged_report["baseline"].dump();
+    EXPECT_EQ(merged_report["baseline"]["ids"]["new"], (json{"c0010", "c0011"}));
     // Only known divergences: exit 0, though captures still diverge.
     RunResult known = run_process(replay_args(
         only_known, server.url() + "/predict",

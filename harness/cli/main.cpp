@@ -296,6 +296,11 @@ int main(int argc, char** argv) {
                                               {"--ca-file", options.remote.ca_file},
                                               {"--results", options.results_path},
                                               {"--baseline", options.baseline_path}});
+    replay::check_output_path("--results", options.results_path,
+                              {{"--capture", options.capture_path},
+                               {"--config", options.config_path},
+                               {"--local", options.model_path},
+                               {"--baseline", options.baseline_path}});
     reports_checked = true;
 
     if (options.capture_path.empty()) {

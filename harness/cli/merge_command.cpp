@@ -29,6 +29,9 @@ void add_merge_command(CLI::App& app, int* exit_code) {
     for (const auto& file : *files) inputs.emplace_back("results", file);
     for (const auto& target : targets) report_paths.push_back(target.path);
     check_report_paths(report_paths, inputs);
+    std::vector<std::pair<std::string, std::string>> merged_inputs = {{"--baseline", *baseline}};
+    for (const auto& file : *files) merged_inputs.emplace_back("results", file);
+    check_output_path("--results", *results, merged_inputs);
     const ReplayRun run = merge_results(*files, *results, *baseline);
     std::cout << render_text_report(run, use_colour(stdout)) << std::flush;
     write_reports(run, targets);

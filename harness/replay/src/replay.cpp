@@ -611,8 +611,9 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   std::thread counter;
   std::atomic<bool> counted{false};
   std::atomic<int64_t> counted_total{0};
-  if (source->streaming() && options.capture_path != "-" && !options.limit && !options.sample &&
-      !options.shard) {
+  // The total is only for the progress line: without one the file is not read twice.
+  if (on_progress && source->streaming() && options.capture_path != "-" && !options.limit &&
+      !options.sample && !options.shard) {
     counter = std::thread([&] {
       if (auto lines = count_records(options.capture_path)) counted_total = *lines;
       counted = true;

@@ -143,4 +143,16 @@ void check_report_paths(const std::vector<std::string>& reports,
   }
 }
 
+void check_output_path(const std::string& flag, const std::string& path,
+                       const std::vector<std::pair<std::string, std::string>>& inputs) {
+  if (path.empty()) return;
+  const FileIdentity identity(path);
+  for (const auto& [input_flag, input] : inputs) {
+    if (!input.empty() && FileIdentity(input) == identity) {
+      fail_usage("usage.results", flag + " " + path + " is the " + input_flag + " file " + input +
+                                      ": it never overwrites an input");
+    }
+  }
+}
+
 }  // namespace replay

@@ -43,5 +43,10 @@ class ReportFile {
 /// does not. Throws Error kUsage "usage.report".
 void check_report_paths(const std::vector<std::string>& reports,
                         const std::vector<std::pair<std::string, std::string>>& inputs);
+/// The same check for another file a run writes (`--results`): throws Error kUsage "usage.results"
+/// when `path` is one of `inputs` (a results file that is the capture file would be read while it
+/// grows; the baseline would be cut before it is read).
+void check_output_path(const std::string& flag, const std::string& path,
+                       const std::vector<std::pair<std::string, std::string>>& inputs);
 
 }  // namespace replay
