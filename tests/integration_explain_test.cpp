@@ -277,3 +277,46 @@ TEST(Explain, BadInputExitsTwoAndADeadRemoteThree) {
 
 }  // namespace
 }  // namespace replay::testing
+
+// ---- Credentials: explain and minimize reach a remote behind authentication ------------------
+namespace replay::testing {
+namespace {
+
+TEST(ExplainCredentials, HeaderEnvReachesAnAuthenticatedRemoteAndIsNeverPrinted) {
+  REPLAY_REQUIRE_TORCH();
+  const std::string secret = "Bearer explain-s3cret-7c1d";
+  FixtureServer server = start_fixture_server(
+      {"--model", fixture_path("tabular_mlp.pt"), "--config", fixture_path("tabular.json"),
+       "--skew", "train-mode", "--fault", "require-auth=" + secret});
+  ASSERT_GT(server.port, 0);
+  const std::vector<std::string> common = {
+      "--capture", fixture_path("tabular_failing.json"), "--local", fixture_path("tabular_mlp.pt"),
+      "--config",  fixture_path("tabular.json"),          "--remote", server.url() + "/predict"};
+  const std::vector<std::string> env = {"REPLAY_TEST_TOKEN=" + secret};
+  TempDir dir;
+  // Without the header the gateway refuses: the remote's 401, exit 3.
+  std::vector<std::string> argv = {replay_binary(), "explain"};
+  argv.insert(argv.end(), common.begin(), common.end());
+  const RunResult refused = run_process(argv, 60000, env);
+  EXPECT_EQ(refused.exit_code, 3) << diagnose(refused);
+  // With it, explain finds the cause; minimize runs against the same gateway.
+  argv.insert(argv.end(), {"--header-env", "Authorization=REPLAY_TEST_TOKEN", "--report",
+                           "json:" + dir.file("explain.json")});
+  const RunResult run = run_process(argv, 60000, env);
+  ASSERT_EQ(run.exit_code, 0) << diagnose(run);
+  const std::string report = read_file(dir.file("explain.json"));
+  EXPECT_EQ(json::parse(report)["hypotheses"][0]["cause"], "model.training_mode");
+  std::vector<std::string> minimize = {replay_binary(), "minimize"};
+  minimize.insert(minimize.end(), common.begin(), common.end());
+  minimize.insert(minimize.end(), {"--header", "Authorization: " + secret, "--out",
+                                   dir.file("min.json")});
+  const RunResult minimized = run_process(minimize, 60000);
+  EXPECT_EQ(minimized.exit_code, 0) << diagnose(minimized);
+  for (const std::string& text :
+       {run.out, run.err, report, minimized.out, minimized.err, refused.out, refused.err}) {
+    EXPECT_EQ(text.find("explain-s3cret"), std::string::npos) << text;
+  }
+}
+
+}  // namespace
+}  // namespace replay::testing

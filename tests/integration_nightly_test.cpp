@@ -690,7 +690,9 @@ TEST(NightlyIntegration, NoiseRunsClassifyWithinNoiseDifferencesAsNoise) {
   }
   EXPECT_TRUE(floor_shown) << report["by_tensor"].dump();
   for (const json& stage : report["stages"]) {
-    if (stage["stage"] == "outputs") EXPECT_EQ(stage["within_noise"], 15) << stage.dump();
+    if (stage["stage"] == "outputs") {
+      EXPECT_EQ(stage["within_noise"], 15) << stage.dump();
+    }
   }
   EXPECT_NE(read_file(dir.file("noise.md")).find("noise floor"), std::string::npos);
 

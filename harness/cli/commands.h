@@ -46,6 +46,16 @@ RedactionPolicy redaction_policy(const RedactionArgs& args);
 /// --image-digest, --no-runtime), shared by `replay env` and `replay agent`.
 void add_fingerprint_options(CLI::App* command, FingerprintOptions* options, bool* no_runtime);
 
+/// --header 'Name: value' and --header-env Name=ENVVAR: headers sent with every request.
+struct HeaderArgs {
+  std::vector<std::string> headers;
+  std::vector<std::string> header_envs;
+};
+void add_header_options(CLI::App* command, HeaderArgs* args);
+/// Every value is registered as a secret before anything can print it. Throws usage.header
+/// (a name that is not a token, CR/LF/NUL in a value) or usage.header_env.
+Headers parse_headers(const HeaderArgs& args);
+
 /// True when colour should be used on this stream: a terminal, and NO_COLOR unset.
 bool use_colour(FILE* stream);
 

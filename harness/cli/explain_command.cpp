@@ -17,6 +17,7 @@ struct ExplainArgs {
   ExplainOptions options;
   std::vector<std::string> reports;
   std::optional<double> atol, rtol;
+  HeaderArgs headers;
 };
 
 int run_explain_command(ExplainArgs& args) {
@@ -42,6 +43,7 @@ int run_explain_command(ExplainArgs& args) {
   }
   check_report_paths(paths, inputs);
   register_url_secrets(replay.remote_url);
+  replay.remote.extra_headers = parse_headers(args.headers);
   replay.atol = args.atol;
   replay.rtol = args.rtol;
   const ExplainResult result = run_explain(args.options);
@@ -98,6 +100,7 @@ void add_explain_command(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   explain->add_option("--rtol", args->rtol, "relative tolerance over the config's defaults")
       ->check(CLI::NonNegativeNumber);
+  add_header_options(explain, &args->headers);
   explain->callback([args, exit_code] { *exit_code = run_explain_command(*args); });
 }
 

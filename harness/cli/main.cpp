@@ -19,53 +19,6 @@
 namespace {
 
 
-// A header given on the command line goes into every request: its name must be a token and its
-// value free of line breaks. Its value is registered as a secret before anything can print it.
-void check_header(const std::string& flag, const std::string& name, const std::string& value) {
-  if (!replay::is_http_token(name)) {
-    replay::fail_usage("usage.header", flag + ": the header name is not an RFC 9110 token");
-  }
-  if (!replay::is_safe_header_value(value)) {
-    replay::fail_usage("usage.header", flag + " " + name + ": the value holds CR, LF or NUL");
-  }
-}
-
-replay::Headers parse_headers(const std::vector<std::string>& headers,
-                              const std::vector<std::string>& header_envs) {
-  replay::Headers out;
-  for (const std::string& header : headers) {
-    const size_t colon = header.find(':');
-    if (colon == std::string::npos || colon == 0) {
-      // Not quoted: "Authorization Bearer x" (a forgotten colon) is all secret.
-      replay::fail_usage("usage.header", "--header takes 'Name: value'");
-    }
-    std::string value = header.substr(colon + 1);
-    value.erase(0, value.find_first_not_of(' '));
-    replay::register_secret(value);
-    check_header("--header", header.substr(0, colon), value);
-    out.emplace_back(header.substr(0, colon), value);
-  }
-  for (const std::string& spec : header_envs) {
-    const size_t equals = spec.find('=');
-    if (equals == std::string::npos || equals == 0 || equals + 1 == spec.size()) {
-      replay::fail_usage("usage.header_env", "--header-env takes Name=ENVVAR");
-    }
-    const std::string variable = spec.substr(equals + 1);
-    const char* value = std::getenv(variable.c_str());
-    if (value == nullptr) {
-      replay::fail_usage("usage.header_env", "--header-env " + spec.substr(0, equals) +
-                                                 ": environment variable " + variable +
-                                                 " is not set");
-    }
-    replay::register_secret(value);
-    check_header("--header-env", spec.substr(0, equals), value);
-    replay::register_secret(value);
-    check_header("--header-env", spec.substr(0, equals), value);
-    out.emplace_back(spec.substr(0, equals), value);
-  }
-  return out;
-}
-
 // The run as far as the command line tells it, for the reports of a run that ended in an error.
 replay::ReplayRun failed_run(const replay::ReplayOptions& options, const std::string& id,
                              const std::string& message, int exit_code) {
@@ -160,7 +113,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("replay ") + REPLAY_VERSION);
 
   replay::ReplayOptions options;
-  std::vector<std::string> reports, headers, header_envs;
+  std::vector<std::string> reports;
+  replay::cli::HeaderArgs header_args;
   std::optional<double> atol, rtol;
   bool no_preflight = false;
   app.add_option("--capture", options.capture_path,
@@ -184,9 +138,7 @@ int main(int argc, char** argv) {
   app.add_option("--max-response-mb", max_response_mb,
                  "refuse remote responses larger than this many MiB (default 512)")
       ->check(CLI::Range(size_t{1}, size_t{1} << 20));
-  app.add_option("--header", headers, "extra request header 'Name: value' (never printed)");
-  app.add_option("--header-env", header_envs,
-                 "request header Name=ENVVAR from the environment (never printed)");
+  replay::cli::add_header_options(&app, &header_args);
   app.add_option("--atol", atol, "absolute tolerance over the config's defaults")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--rtol", rtol, "relative tolerance over the config's defaults")
@@ -286,7 +238,7 @@ int main(int argc, char** argv) {
 
     // Secrets first: anything below may print the URL or a header.
     replay::register_url_secrets(options.remote_url);
-    options.remote.extra_headers = parse_headers(headers, header_envs);
+    options.remote.extra_headers = replay::cli::parse_headers(header_args);
     for (const auto& spec : reports) targets.push_back(replay::cli::parse_report_spec(spec));
     std::vector<std::string> report_paths;
     for (const auto& target : targets) report_paths.push_back(target.path);

@@ -17,6 +17,7 @@ struct MinimizeArgs {
   MinimizeOptions options;
   std::string report;
   std::optional<double> atol, rtol;
+  HeaderArgs headers;
 };
 
 int run_minimize_command(MinimizeArgs& args) {
@@ -36,6 +37,7 @@ int run_minimize_command(MinimizeArgs& args) {
                                {"--config", replay.config_path},
                                {"--local", replay.model_path}});
   register_url_secrets(replay.remote_url);
+  replay.remote.extra_headers = parse_headers(args.headers);
   replay.atol = args.atol;
   replay.rtol = args.rtol;
   const MinimizeResult result = run_minimize(args.options);
@@ -81,6 +83,7 @@ void add_minimize_command(CLI::App& app, int* exit_code) {
       ->check(CLI::NonNegativeNumber);
   minimize->add_option("--rtol", args->rtol, "relative tolerance over the config's defaults")
       ->check(CLI::NonNegativeNumber);
+  add_header_options(minimize, &args->headers);
   minimize->callback([args, exit_code] { *exit_code = run_minimize_command(*args); });
 }
 
