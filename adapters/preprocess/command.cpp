@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "harness/base64.h"
+#include "harness/json_text.h"
 #include "harness/error.h"
 #include "harness/tensor_io.h"
 
@@ -382,10 +383,8 @@ class WorkerPool {
       return Failure{"answered something that is not an answer (" + why + "): " + shown};
     };
     ordered_json answer;
-    try {
-      answer = ordered_json::parse(line);
-    } catch (const json::parse_error&) {
-      throw garbage("not JSON");
+    if (std::optional<JsonProblem> problem = parse_json_checked(line, &answer)) {
+      throw garbage("not JSON: " + problem->message);
     }
     if (!answer.is_object()) throw garbage("not a JSON object");
     if (!answer.contains("id") || answer["id"] != id) {

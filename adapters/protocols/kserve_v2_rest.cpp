@@ -13,7 +13,7 @@ using nlohmann::ordered_json;
 
 json parse_json_part(std::string_view text, const ErrorSite& site, const char* what) {
   try {
-    return parse_json_text(std::string(text), site.where, "v2");
+    return parse_json_text(text, site.where, "v2");
   } catch (const Error& error) {
     site.parse_error(std::string(what) + " is not valid JSON (" +
                      error.message().substr(site.where.size() + 1) + "; " +
@@ -389,7 +389,7 @@ ordered_json rest_metadata_json(const V2ModelMetadata& metadata) {
 }
 
 std::string rest_error_message(std::string_view body) {
-  const json document = json::parse(body.begin(), body.end(), nullptr, false);
+  const json document = parse_json_or_discarded(body);
   if (!document.is_object()) return "";
   const json* error = find(document, "error");
   if (error == nullptr) return "";

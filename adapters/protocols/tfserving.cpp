@@ -112,8 +112,8 @@ std::vector<std::string> keys_of(const json& object) {
 // The keys of the named inputs in the order the request lists them (nlohmann::json sorts its
 // keys; a TorchScript forward takes positional arguments, so the order matters).
 std::vector<std::string> request_key_order(const std::string& text, bool row) {
-  const nlohmann::ordered_json ordered =
-      nlohmann::ordered_json::parse(quote_nonfinite_tokens(text), nullptr, false);
+  nlohmann::ordered_json ordered;
+  if (parse_json_checked(quote_nonfinite_tokens(text), &ordered)) return {};
   const char* member = row ? "instances" : "inputs";
   if (!ordered.is_object() || !ordered.contains(member)) return {};
   const nlohmann::ordered_json& holder = ordered[member];

@@ -13,6 +13,7 @@
 
 #include "adapters/torch_backend.h"
 #include "harness/error.h"
+#include "harness/json_text.h"
 #include "replay_torch_abi.h"
 
 #ifndef REPLAY_WITH_TORCH
@@ -171,12 +172,12 @@ void checked(SinkState& state, Call&& call) {
 }
 
 nlohmann::json parse_module_json(const std::string& text, const char* what) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& error) {
+  nlohmann::json value;
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &value)) {
     fail_model("model.backend", std::string("the LibTorch module answered ") + what +
-                                    " that is not JSON: " + error.what());
+                                    " that is not JSON: " + problem->message);
   }
+  return value;
 }
 
 // One module file: loaded once, on first use or by preload(), on whichever thread asks first.

@@ -46,10 +46,9 @@ std::string read_text(const std::string& path) {
 
 std::vector<Tensor> load_json_tensors(const std::string& path) {
   nlohmann::json value;
-  try {
-    value = nlohmann::json::parse(read_text(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail_input("tensor.json", path + ": not JSON: " + e.what());
+  const std::string text = read_text(path);
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &value)) {
+    fail_input("tensor.json", "not JSON: " + json_problem_place(text, *problem, path));
   }
   if (value.is_array() || is_json_tensor_object(value)) {
     return {tensor_from_json(stem(path), value, path)};

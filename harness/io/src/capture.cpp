@@ -420,13 +420,10 @@ Capture parse_line(std::string_view line, const std::string& origin, size_t line
                    size_t index) {
   const std::string line_origin = origin + ":" + std::to_string(line_number);
   ordered_json value;
-  try {
-    value = ordered_json::parse(line.begin(), line.end());
-  } catch (const json::parse_error& error) {
+  if (std::optional<JsonProblem> problem = parse_json_checked(line, &value)) {
     size_t unused_line = 0, column = 0;
-    line_column(line, error.byte == 0 ? 0 : error.byte - 1, &unused_line, &column);
-    fail_input("capture.parse",
-               line_origin + ":" + std::to_string(column) + ": " + short_parse_message(error));
+    line_column(line, problem->byte_offset, &unused_line, &column);
+    fail_input("capture.parse", line_origin + ":" + std::to_string(column) + ": " + problem->message);
   }
   return parse_capture(value, line_origin, "", index, trim(line), origin);
 }
@@ -485,14 +482,9 @@ std::vector<Capture> parse_captures(const std::string& text_in, const std::strin
   if (is_blank(text)) fail_input("capture.empty", origin + ": the file is empty");
 
   ordered_json document;
-  try {
-    document = ordered_json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& error) {
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &document)) {
     if (looks_like_json_lines(text)) return parse_json_lines(text, origin);
-    size_t line = 0, column = 0;
-    line_column(text, error.byte == 0 ? 0 : error.byte - 1, &line, &column);
-    fail_input("capture.parse", origin + ":" + std::to_string(line) + ":" +
-                                    std::to_string(column) + ": " + short_parse_message(error));
+    fail_input("capture.parse", json_problem_place(text, *problem, origin));
   }
 
   std::vector<Capture> captures;

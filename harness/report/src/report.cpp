@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "harness/error.h"
+#include "harness/json_text.h"
 #include "harness/redact.h"
 #include "harness/replay.h"
 #include "harness/report.h"
@@ -435,11 +436,9 @@ void for_each_result_in_order(const ReplayRun& run,
   for (const auto& [seq, at] : index) {
     in.seekg(at);
     std::getline(in, line);
-    try {
-      on_line(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::exception&) {
-      // A line this run wrote is valid JSON; skip anything else rather than lose the report.
-    }
+    // A line this run wrote is valid JSON; skip anything else rather than lose the report.
+    nlohmann::json value = parse_json_or_discarded(line);
+    if (!value.is_discarded()) on_line(value);
   }
 }
 

@@ -19,9 +19,35 @@ inline constexpr size_t kMaxTextFileBytes = size_t{1} << 30;
 std::string read_text_file(const std::string& path, const std::string& area,
                            size_t max_bytes = kMaxTextFileBytes);
 
-/// Parses JSON. Throws Error(kind, "<area>.parse", "<origin>:LINE:COL: <what>").
-nlohmann::json parse_json_text(const std::string& text, const std::string& origin,
+/// The deepest nesting of arrays and objects replay reads in any JSON text (a capture, a
+/// request body, a logged stage, a remote answer, a config, a tensor file). Deeper text is
+/// refused while it is parsed, before anything walks it (README "Limits").
+inline constexpr size_t kMaxJsonDepth = 512;
+
+/// Why a JSON text was not parsed: where (0-based byte offset into the text) and what.
+struct JsonProblem {
+  size_t byte_offset = 0;
+  std::string message;
+};
+
+/// The one JSON parser of replay: nlohmann's, within kMaxJsonDepth, with a number beyond a
+/// double's range (1e400) reported as a problem like a syntax error. On success fills *out and
+/// returns nullopt; never throws for bad text.
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out);
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out);
+
+/// parse_json_checked, giving a discarded value (is_discarded()) for text that is not JSON.
+nlohmann::json parse_json_or_discarded(std::string_view text);
+
+/// "<origin>:LINE:COL: <message>" for a problem found in `text`.
+std::string json_problem_place(std::string_view text, const JsonProblem& problem,
+                               const std::string& origin);
+
+/// Parses JSON. Throws Error(kInput, "<area>.parse", "<origin>:LINE:COL: <what>").
+nlohmann::json parse_json_text(std::string_view text, const std::string& origin,
                                const std::string& area);
+nlohmann::ordered_json parse_ordered_json_text(std::string_view text, const std::string& origin,
+                                               const std::string& area);
 
 /// read_text_file + parse_json_text; errors are kInput.
 nlohmann::json read_json_file(const std::string& path, const std::string& area);
@@ -48,5 +74,6 @@ void line_column(std::string_view text, size_t byte_offset, size_t* line, size_t
 /// nlohmann's parse_error message without its "[json.exception.parse_error.101] parse error at
 /// line 1, column 3: " prefix (we say line and column ourselves).
 std::string short_parse_message(const nlohmann::json::parse_error& error);
+std::string short_parse_message(const std::string& what);
 
 }  // namespace replay
