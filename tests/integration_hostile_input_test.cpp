@@ -3,6 +3,9 @@
 // with its documented id and exit code, never a crash (exit 139), an abort or an internal error.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "harness/utf8.h"
 #include "support/process.h"
 
 namespace replay {
@@ -62,6 +65,66 @@ TEST(HostileInput, HugeNumbersAreParseErrorsNotInternal) {
   expect_error(replay_run({"--capture", body}), "capture.payload.parse", 2);
   const std::string config = dir.write("cfg.json", "{\"version\": 1, \"x\": -1e400}");
   expect_error(replay_run({"--capture", body, "--config", config}), "config.parse", 2);
+}
+
+/// Every report of a run: written, valid UTF-8, and the JSON one parses.
+void expect_valid_reports(const TempDir& dir, const RunResult& r) {
+  for (const char* name : {"r.json", "r.xml", "r.txt", "r.md", "r.html"}) {
+    const std::string text = testing::read_file(dir.file(name));
+    EXPECT_FALSE(text.empty()) << name << " was not written; " << r.err;
+    EXPECT_TRUE(is_valid_utf8(text)) << name << ":\n" << text.substr(0, 2000);
+  }
+  EXPECT_TRUE(nlohmann::json::accept(testing::read_file(dir.file("r.json"))));
+  EXPECT_TRUE(is_valid_utf8(r.out)) << r.out;
+  EXPECT_TRUE(is_valid_utf8(r.err)) << r.err;
+}
+
+std::vector<std::string> report_args(const TempDir& dir) {
+  return {"--report", "json:" + dir.file("r.json"), "--report", "junit:" + dir.file("r.xml"),
+          "--report", "text:" + dir.file("r.txt"),  "--report", "md:" + dir.file("r.md"),
+          "--report", "html:" + dir.file("r.html")};
+}
+
+TEST(HostileInput, ACaptureFileNameThatIsNotUtf8StillGivesValidReports) {
+  TempDir dir;
+  const std::string capture = dir.write("c\xFF\xC3.json", testing::read_file(testing::source_path(
+                                                               "fixtures/captures/simple_input.json")));
+  std::vector<std::string> args = {"--capture", capture};
+  for (const std::string& arg : report_args(dir)) args.push_back(arg);
+  const RunResult r = replay_run(args);
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // offline, nothing to compare: capture.unpaired
+  expect_valid_reports(dir, r);
+}
+
+TEST(HostileInput, ARemoteErrorBodyThatIsNotUtf8StillGivesValidReports) {
+  REPLAY_REQUIRE_TORCH();
+  testing::FixtureServer server = testing::start_fixture_server(
+      {"--model", testing::fixture_path("tabular_mlp.pt"), "--config",
+       testing::fixture_path("tabular.json"), "--fault", "status-500-bad-utf8"});
+  ASSERT_GT(server.port, 0);
+  TempDir dir;
+  std::vector<std::string> args = {"--capture", testing::fixture_path("tabular_failing.json"),
+                                   "--local", testing::fixture_path("tabular_mlp.pt"), "--config",
+                                   testing::fixture_path("tabular.json"), "--remote",
+                                   server.url() + "/predict"};
+  for (const std::string& arg : report_args(dir)) args.push_back(arg);
+  const RunResult r = replay_run(args);
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("[replay.remote.status]"), std::string::npos) << r.err;
+  expect_valid_reports(dir, r);
+  // The excerpt ends before the character it would have cut; the 0xff byte is never shown raw.
+  EXPECT_NE(r.err.find(std::string(199, 'x') + "..."), std::string::npos) << r.err;
+}
+
+TEST(HostileInput, DiffOfFilesWhoseNamesAreNotUtf8WritesItsReport) {
+  TempDir dir;
+  const std::string a = dir.write("a\xFF.json", "[1, 2, 3]");
+  const RunResult r = replay_run({"diff", a, a, "--report", "json:" + dir.file("r.json")});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::string report = testing::read_file(dir.file("r.json"));
+  EXPECT_TRUE(is_valid_utf8(report)) << report;
+  EXPECT_TRUE(nlohmann::json::accept(report)) << report;
+  EXPECT_TRUE(is_valid_utf8(r.out)) << r.out;
 }
 
 }  // namespace

@@ -383,9 +383,7 @@ class WorkerPool {
       return Failure{"answered something that is not an answer (" + why + "): " + shown};
     };
     ordered_json answer;
-    if (std::optional<JsonProblem> problem = parse_json_checked(line, &answer)) {
-      throw garbage("not JSON: " + problem->message);
-    }
+    if (parse_json_checked(line, &answer)) throw garbage("not JSON");
     if (!answer.is_object()) throw garbage("not a JSON object");
     if (!answer.contains("id") || answer["id"] != id) {
       throw garbage("its \"id\" is not " + std::to_string(id));

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "harness/json_text.h"
+#include "harness/utf8.h"
 
 namespace replay::v2 {
 namespace {
@@ -22,8 +23,8 @@ json parse_json_part(std::string_view text, const ErrorSite& site, const char* w
 }
 
 std::string excerpt(const json& value) {
-  std::string text = value.dump();
-  return text.size() > 40 ? text.substr(0, 37) + "..." : text;
+  std::string text = dump_json(value);
+  return text.size() > 40 ? text.substr(0, utf8_boundary(text, 37)) + "..." : text;
 }
 
 const json* find(const json& object, const char* key) {

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "harness/utf8.h"
 #include "harness/backend.h"
 #include "harness/bisect.h"
 #include "harness/error.h"
@@ -31,7 +32,7 @@ int run_bisect_command(const BisectArgs& args) {
   const BisectResult result = run_bisect(args.options, *default_backend_factory());
   std::cout << render_bisect_text(result, use_colour(stdout)) << std::flush;
   if (!report_path.empty()) {
-    write_text_file(report_path, bisect_to_json(result).dump(2) + "\n", "report");
+    write_text_file(report_path, dump_json(bisect_to_json(result), 2) + "\n", "report");
   }
   return result.exit_code();
 }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "harness/utf8.h"
 #include "harness/capture.h"
 #include "harness/compare.h"
 #include "harness/error.h"
@@ -109,7 +110,7 @@ void write_report(const std::string& spec, const nlohmann::json& report) {
   if (colon == std::string::npos || spec.substr(0, colon) != "json" || colon + 1 == spec.size()) {
     fail_usage("usage.report", "replay diff --report takes json:PATH, not '" + spec + "'");
   }
-  write_text_file(spec.substr(colon + 1), report.dump(2) + "\n", "report");
+  write_text_file(spec.substr(colon + 1), dump_json(report, 2) + "\n", "report");
 }
 
 struct DiffArgs {
@@ -173,14 +174,16 @@ int run_diff(const DiffArgs& args) {
     TensorComparison comparison = compare_tensors(actual, reference, tolerance);
     comparison.name = actual.name() == reference.name() ? actual.name()
                                                         : actual.name() + "~" + reference.name();
-    for (const std::string& line : render_comparison(comparison, colour)) std::cout << line << "\n";
+    for (const std::string& line : render_comparison(comparison, colour)) {
+      std::cout << valid_utf8(line) << "\n";
+    }
     if (!comparison.passed) {
       all_passed = false;
       ++diverged;
     }
     tensors.push_back(comparison.to_json());
   }
-  for (const std::string& name : unpaired) std::cout << "unpaired tensor " << name << "\n";
+  for (const std::string& name : unpaired) std::cout << "unpaired tensor " << valid_utf8(name) << "\n";
   if (pairs.size() + unpaired.size() > 1) {
     std::cout << pairs.size() << " tensor" << (pairs.size() == 1 ? "" : "s") << " compared, "
               << diverged << " diverged";

@@ -12,6 +12,7 @@
 
 #include "harness/error.h"
 #include "harness/json_text.h"
+#include "harness/utf8.h"
 #include "harness/redact.h"
 #include "harness/replay.h"
 #include "harness/report.h"
@@ -342,9 +343,7 @@ nlohmann::json report_head(const ReplayRun& run) {
   return redact_json(head);
 }
 
-std::string dump(const nlohmann::json& value, int indent = -1) {
-  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string dump(const nlohmann::json& value, int indent = -1) { return dump_json(value, indent); }
 
 std::string xml_escape(const std::string& raw) {
   // Redacted before escaping: a secret holding '&' or '<' is found as it was registered.
