@@ -67,6 +67,22 @@ TEST(HostileInput, HugeNumbersAreParseErrorsNotInternal) {
   expect_error(replay_run({"--capture", body, "--config", config}), "config.parse", 2);
 }
 
+TEST(HostileInput, ConfigIntegersAndPointersThatCannotFitAreConfigSchema) {
+  TempDir dir;
+  const std::string capture = dir.write(
+      "c.json", "{\"request\": {\"method\": \"POST\", \"path\": \"/p\", \"body\": "
+                "\"{\\\"input\\\": [[1]]}\"}, \"response\": {\"status\": 200, \"body\": "
+                "\"{\\\"outputs\\\": [[1, 2]]}\"}}");
+  for (const std::string& config :
+       {std::string("{\"version\": 1, \"remote\": {\"stages\": {\"outputs\": "
+                    "\"/outputs/99999999999999999999999\"}}}"),
+        std::string("{\"version\": 4294967297}"),
+        std::string("{\"version\": 1, \"compare\": {\"topk\": 4294967297}}")}) {
+    expect_error(replay_run({"--capture", capture, "--config", dir.write("cfg.json", config)}),
+                 "config.schema", 2);
+  }
+}
+
 /// Every report of a run: written, valid UTF-8, and the JSON one parses.
 void expect_valid_reports(const TempDir& dir, const RunResult& r) {
   for (const char* name : {"r.json", "r.xml", "r.txt", "r.md", "r.html"}) {

@@ -73,14 +73,14 @@ Spec parse_spec(const json& spec, const std::string& section) {
   if (out.argv.front().empty()) bad("/argv/0", "the program is empty");
   if (spec.contains("timeout_ms")) {
     const json& value = spec["timeout_ms"];
-    if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 3600000) {
+    if (!json_integer(value, 1, 3600000)) {
       bad("/timeout_ms", "expected milliseconds, 1..3600000, got " + value.dump());
     }
     out.timeout_ms = value.get<int>();
   }
   if (spec.contains("workers")) {
     const json& value = spec["workers"];
-    if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 256) {
+    if (!json_integer(value, 1, 256)) {
       bad("/workers", "expected a number of processes, 1..256, got " + value.dump());
     }
     out.workers = value.get<size_t>();

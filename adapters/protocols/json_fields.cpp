@@ -165,10 +165,10 @@ DecodedResponse json_response_fields(const json& document, const ProtocolOptions
       // A configured name without a leading '/' is a top-level field.
       const std::string pointer =
           location.empty() || location[0] == '/' ? location : "/" + json_pointer_token(location);
-      const json::json_pointer json_pointer(pointer);
-      if (!document.is_structured() || !document.contains(json_pointer)) continue;
+      const json* found = document.is_structured() ? find_json_pointer(document, pointer) : nullptr;
+      if (found == nullptr) continue;
       note_used(pointer);
-      const json& value = document.at(json_pointer);
+      const json& value = *found;
       if (by_evidence) {
         response.fields.push_back(make_field(pointer, last_token(pointer), value, where, true));
         continue;  // every default location is a candidate

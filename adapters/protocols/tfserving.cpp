@@ -635,15 +635,10 @@ class TfServingCodec final : public ProtocolCodec {
       std::optional<ResponseOutput> found;
       for (const std::string& location : options_.stage_locations[index]) {
         if (!location.empty() && location[0] == '/') {
-          std::optional<json::json_pointer> pointer;
-          try {
-            pointer = json::json_pointer(location);
-          } catch (const json::exception&) {
-            continue;
-          }
-          if (!document.contains(*pointer)) continue;
+          const json* value = find_json_pointer(document, location);
+          if (value == nullptr) continue;
           const size_t slash = location.find_last_of('/');
-          found = ResponseOutput{location.substr(slash + 1), location, document.at(*pointer), ""};
+          found = ResponseOutput{location.substr(slash + 1), location, *value, ""};
           outputs->erase(std::remove_if(outputs->begin(), outputs->end(),
                                         [&](const ResponseOutput& output) {
                                           return output.location == location;

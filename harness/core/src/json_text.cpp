@@ -1,5 +1,6 @@
 #include "harness/json_text.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -257,6 +258,54 @@ std::string json_pointer_token(const std::string& key) {
     }
   }
   return out;
+}
+
+namespace {
+
+bool all_digits(std::string_view token) {
+  return !token.empty() &&
+         std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+const nlohmann::json* find_json_pointer(const nlohmann::json& document, std::string_view pointer) {
+  const auto tokens = json_pointer_tokens(pointer);
+  if (!tokens) return nullptr;
+  const nlohmann::json* at = &document;
+  for (const std::string& token : *tokens) {
+    if (at->is_object()) {
+      const auto it = at->find(token);
+      if (it == at->end()) return nullptr;
+      at = &*it;
+    } else if (at->is_array()) {
+      if (!all_digits(token) || (token.size() > 1 && token[0] == '0') || token.size() > 18) {
+        return nullptr;
+      }
+      const size_t index = std::stoull(token);
+      if (index >= at->size()) return nullptr;
+      at = &(*at)[index];
+    } else {
+      return nullptr;
+    }
+  }
+  return at;
+}
+
+std::string json_pointer_problem(std::string_view pointer) {
+  if (!pointer.empty() && pointer.front() != '/') return "a JSON pointer starts with '/'";
+  for (size_t i = 0; i < pointer.size(); ++i) {
+    if (pointer[i] == '~' && (i + 1 == pointer.size() || (pointer[i + 1] != '0' && pointer[i + 1] != '1'))) {
+      return "'~' must be followed by 0 or 1 (RFC 6901)";
+    }
+  }
+  const auto tokens = json_pointer_tokens(pointer);
+  for (const std::string& token : *tokens) {
+    if (all_digits(token) && token.size() > 18) {
+      return "the array index " + token + " is out of range";
+    }
+  }
+  return "";
 }
 
 }  // namespace replay

@@ -226,11 +226,12 @@ CapturedResponse parse_response(const ordered_json& value, const std::string& or
   CapturedResponse response;
   if (value.contains("status")) {
     const ordered_json& status = value["status"];
-    if (!status.is_number_integer() || status.get<int64_t>() < 100 || status.get<int64_t>() > 599) {
+    const std::optional<int64_t> code = json_integer(status, 100, 599);
+    if (!code) {
       fail_schema(origin, child(pointer, "status"),
                   "expected an HTTP status code (100-599), got " + status.dump());
     }
-    response.status = status.get<int>();
+    response.status = static_cast<int>(*code);
   }
   if (value.contains("headers")) {
     response.headers = parse_headers(value["headers"], origin, child(pointer, "headers"));
@@ -381,7 +382,7 @@ Capture parse_capture(const ordered_json& value, const std::string& origin,
     if (!format.is_number_integer()) {
       fail_schema(origin, child(pointer, "format"), "expected an integer, got " + format.dump());
     }
-    if (format.get<int64_t>() > kCaptureFormatVersion || format.get<int64_t>() < 1) {
+    if (json_integer(format, 1, kCaptureFormatVersion) != kCaptureFormatVersion) {
       fail_input("capture.version",
                  origin + ": " + child(pointer, "format") + ": capture format " + format.dump() +
                      " is not supported (this replay reads format " +

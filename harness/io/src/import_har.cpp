@@ -183,7 +183,8 @@ class HarReader : public FormatReader {
       if (!response.contains("status") || !response["status"].is_number_integer()) {
         fail_import(kFormat, place, response_at + "/status", "missing or not an integer");
       }
-      const int status = response["status"].get<int>();
+      // Out of int's range is as unusable as 0 (HAR's "no response"): not a status.
+      const int status = static_cast<int>(json_integer(response["status"], -1, 999).value_or(0));
       if (status >= 100 && status <= 599) {
         CapturedResponse captured;
         captured.status = status;

@@ -2,6 +2,7 @@
 /// Reading text and JSON files with the errors users need: which file, which line and column.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,6 +68,33 @@ std::optional<std::vector<std::string>> json_pointer_tokens(std::string_view poi
 /// `or_below`, a pointer under a matched value matches too ("/instances/3/email/domain").
 /// Used for redacted fields, which are named by pattern.
 bool json_pointer_matches(std::string_view pattern, std::string_view pointer, bool or_below);
+
+/// The integer `value` holds when it is a JSON integer within [min, max]; nullopt for anything
+/// else: a float, a string, or an integer that does not fit (4294967297 for an int is refused,
+/// never wrapped to 1). Every integer replay reads from a capture or a config goes through it.
+template <class Json>
+std::optional<int64_t> json_integer(const Json& value, int64_t min, int64_t max) {
+  if (value.is_number_unsigned()) {
+    const uint64_t number = value.template get<uint64_t>();
+    if (max < 0 || number > static_cast<uint64_t>(max)) return std::nullopt;
+    const auto fitted = static_cast<int64_t>(number);
+    if (fitted < min) return std::nullopt;
+    return fitted;
+  }
+  if (!value.is_number_integer()) return std::nullopt;
+  const int64_t number = value.template get<int64_t>();
+  if (number < min || number > max) return std::nullopt;
+  return number;
+}
+
+/// The value `pointer` (RFC 6901) names in `document`, or null when it names none. Unlike
+/// nlohmann's contains()/at(), never throws: an array index that is not a number, has a leading
+/// zero or does not fit (/outputs/99999999999999999999999) names nothing.
+const nlohmann::json* find_json_pointer(const nlohmann::json& document, std::string_view pointer);
+
+/// Why `pointer` cannot be a JSON pointer replay resolves, or "" when it can: not starting with
+/// '/', a bad '~' escape, or an all-digit token too long to be an array index (over 18 digits).
+std::string json_pointer_problem(std::string_view pointer);
 
 /// 1-based line and column of a byte offset in `text`.
 void line_column(std::string_view text, size_t byte_offset, size_t* line, size_t* column);
