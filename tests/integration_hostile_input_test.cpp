@@ -3,6 +3,9 @@
 // with its documented id and exit code, never a crash (exit 139), an abort or an internal error.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "harness/utf8.h"
@@ -81,6 +84,28 @@ TEST(HostileInput, ConfigIntegersAndPointersThatCannotFitAreConfigSchema) {
     expect_error(replay_run({"--capture", capture, "--config", dir.write("cfg.json", config)}),
                  "config.schema", 2);
   }
+}
+
+TEST(HostileInput, ThreadCountsPastTheBoundAreUsageErrors) {
+  const std::string capture = testing::source_path("fixtures/captures/tabular_failing.json");
+  // The bound: 4 per hardware thread, at least 4, at most 256 (README, --threads).
+  const int bound = std::clamp(4 * static_cast<int>(std::thread::hardware_concurrency()), 4, 256);
+  for (const std::string& threads : {std::string("100000"), std::string("1000"),
+                                     std::to_string(bound + 1), std::string("-1"),
+                                     std::string("99999999999999999999")}) {
+    const RunResult r = replay_run({"--capture", capture, "--threads", threads});
+    EXPECT_EQ(r.exit_code, 2) << threads << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("replay: [replay.usage", 0), 0u) << threads << ": " << r.err;
+    const RunResult b = replay_run({"bisect", "--local", "m.pt", "--capture", capture, "--against",
+                                    "tf32", "--threads", threads});
+    EXPECT_EQ(b.exit_code, 2) << threads << ": " << b.err;
+    EXPECT_EQ(b.err.rfind("replay: [replay.usage", 0), 0u) << threads << ": " << b.err;
+  }
+  expect_error(replay_run({"--capture", capture, "--threads", std::to_string(bound + 1)}),
+               "usage.threads", 2);
+  // The bound itself is accepted (the run then goes on to whatever the capture gives).
+  const RunResult at_bound = replay_run({"--capture", capture, "--threads", std::to_string(bound)});
+  EXPECT_EQ(at_bound.err.find("usage.threads"), std::string::npos) << at_bound.err;
 }
 
 /// Every report of a run: written, valid UTF-8, and the JSON one parses.

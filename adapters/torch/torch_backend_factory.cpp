@@ -311,14 +311,13 @@ class TensorViews {
   std::vector<replay_torch_tensor> views_;
 };
 
-// LibTorch starts as many intra-op threads as it is told; a typo must not start 100000.
-constexpr int kMaxThreads = 1024;
-
+// LibTorch starts as many intra-op threads as it is told; a typo must not start 100000, and
+// more than a few per core only costs time (max_backend_threads, the CLI's bound too).
 void check_variant(const BackendOptions& variant) {
-  if (variant.num_threads < 0 || variant.num_threads > kMaxThreads) {
+  if (variant.num_threads < 0 || variant.num_threads > max_backend_threads()) {
     fail_usage("usage.variant", "a thread count of " + std::to_string(variant.num_threads) +
                                     " (0 for LibTorch's default, at most " +
-                                    std::to_string(kMaxThreads) + ")");
+                                    std::to_string(max_backend_threads()) + ")");
   }
   for (const auto& dtype : {variant.run_dtype, variant.round_inputs}) {
     if (dtype && *dtype != DType::kFloat16 && *dtype != DType::kBFloat16) {
