@@ -13,13 +13,14 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 
 json parse_json_part(std::string_view text, const ErrorSite& site, const char* what) {
-  try {
-    return parse_json_text(text, site.where, "v2");
-  } catch (const Error& error) {
-    site.parse_error(std::string(what) + " is not valid JSON (" +
-                     error.message().substr(site.where.size() + 1) + "; " +
+  json value;
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &value)) {
+    // "LINE:COL: what", without the origin (the site names the place).
+    const std::string place = json_problem_place(text, *problem, "");
+    site.parse_error(std::string(what) + " is not valid JSON (" + place.substr(1) + "; " +
                      std::to_string(text.size()) + " bytes)");
   }
+  return value;
 }
 
 std::string excerpt(const json& value) {

@@ -123,7 +123,7 @@ std::string edit_body(const std::string& body, const RedactionPolicy& policy,
       body, rules,
       [&key](std::string_view value_text) {
         return json(redaction_hash(key, hash_input(parse_json_text(value_text, "a redacted value",
-                                                                    "capture.redact"))))
+                                                                    "capture.payload"))))
             .dump();
       },
       &rule_matched);
