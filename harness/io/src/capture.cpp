@@ -241,7 +241,7 @@ CapturedResponse parse_response(const ordered_json& value, const std::string& or
 }
 
 bool is_single_tensor(const ordered_json& value) {
-  return !value.is_object() || is_json_tensor_object(json(value));
+  return !value.is_object() || is_json_tensor_object(value);
 }
 
 /// A stage's tensors: {name: tensor, ...}, or one tensor (JSON tensor form, nested lists, or a
@@ -255,7 +255,7 @@ std::vector<Tensor> parse_stage_tensors(const ordered_json& value, const std::st
                   "expected a tensor, nested lists of numbers, or an object of named tensors, got " +
                       type_phrase(value));
     }
-    tensors.push_back(tensor_from_json(single_name, json(value), origin + ": " + pointer));
+    tensors.push_back(tensor_from_json(single_name, value, origin + ": " + pointer));
     return tensors;
   }
   for (const auto& item : value.items()) {
@@ -266,12 +266,35 @@ std::vector<Tensor> parse_stage_tensors(const ordered_json& value, const std::st
                   "expected a tensor ({\"dtype\", \"shape\", \"data\"}) or nested lists of "
                   "numbers, got " + type_phrase(tensor));
     }
-    tensors.push_back(tensor_from_json(item.key(), json(tensor), origin + ": " + where));
+    tensors.push_back(tensor_from_json(item.key(), tensor, origin + ": " + where));
   }
   return tensors;
 }
 
-void parse_stages(const ordered_json& value, const std::string& origin, const std::string& pointer,
+/// `value` as json, its strings moved rather than copied (a capture's meta or logged payload may
+/// hold a string of hundreds of MB: converting ordered_json to json copied it). Recursion is
+/// bounded by the parser's depth limit.
+json take_json(ordered_json& value) {
+  switch (value.type()) {
+    case ordered_json::value_t::string:
+      return json(std::move(value.get_ref<std::string&>()));
+    case ordered_json::value_t::array: {
+      json out = json::array();
+      out.get_ref<json::array_t&>().reserve(value.size());
+      for (ordered_json& element : value) out.push_back(take_json(element));
+      return out;
+    }
+    case ordered_json::value_t::object: {
+      json out = json::object();
+      for (auto& item : value.items()) out[item.key()] = take_json(item.value());
+      return out;
+    }
+    default:
+      return json(value);
+  }
+}
+
+void parse_stages(ordered_json& value, const std::string& origin, const std::string& pointer,
                   Capture* capture) {
   if (!value.is_object()) {
     fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
@@ -292,7 +315,7 @@ void parse_stages(const ordered_json& value, const std::string& origin, const st
                     "of numbers, got " + type_phrase(tensor));
       }
       capture->layers.push_back(
-          tensor_from_json(name, json(tensor), origin + ": " + child(pointer, key)));
+          tensor_from_json(name, tensor, origin + ": " + child(pointer, key)));
       continue;
     }
     const StageSpec* spec = find_stage(key);
@@ -302,7 +325,7 @@ void parse_stages(const ordered_json& value, const std::string& origin, const st
                   "module>)");
     }
     if (spec->kind == StageKind::kJson) {
-      capture->logged_payload = json(item.value());
+      capture->logged_payload = take_json(item.value());
     } else {
       capture->stages[spec->id] = parse_stage_tensors(
           item.value(), std::string(spec->default_tensor), origin, child(pointer, key));
@@ -361,7 +384,7 @@ void parse_redacted(const ordered_json& value, const std::string& origin,
 
 /// One element of the file: a capture object, or a bare payload (an object without "request").
 /// `exact_text` is the element's own text when it is at hand (single object, JSON Lines line).
-Capture parse_capture(const ordered_json& value, const std::string& origin,
+Capture parse_capture(ordered_json& value, const std::string& origin,
                       const std::string& pointer, size_t index, std::string_view exact_text,
                       const std::string& file_origin) {
   if (!value.is_object()) {
@@ -408,7 +431,7 @@ Capture parse_capture(const ordered_json& value, const std::string& origin,
     if (!value["meta"].is_object()) {
       fail_schema(origin, child(pointer, "meta"), "expected an object, got " + type_phrase(value["meta"]));
     }
-    capture.meta = json(value["meta"]);
+    capture.meta = take_json(value["meta"]);
   }
   if (value.contains("redacted")) {
     parse_redacted(value["redacted"], origin, child(pointer, "redacted"), &capture);
