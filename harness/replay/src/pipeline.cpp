@@ -221,10 +221,13 @@ std::map<std::string, PostprocessorFactory>& postprocessors() {
          check_keys("postprocess", spec, {"type", "axis"});
          int64_t axis = -1;
          if (spec.contains("axis")) {
+           if (!spec["axis"].is_number_integer()) {
+             bad_spec("postprocess", "/axis", "expected an integer, got " + spec["axis"].dump());
+           }
            const std::optional<int64_t> given = json_integer(spec["axis"], -64, 63);
            if (!given) {
              bad_spec("postprocess", "/axis",
-                      "expected an integer axis (-64..63), got " + spec["axis"].dump());
+                      "expected an axis (-64..63), got " + spec["axis"].dump());
            }
            axis = *given;
          }
