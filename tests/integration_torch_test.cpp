@@ -85,7 +85,7 @@ TEST(TorchModuleIntegration, AThreadCountBeyondReasonIsRefused) {
   REPLAY_REQUIRE_TORCH();
   std::vector<std::string> argv = replay_tabular();
   argv.insert(argv.end(), {"--threads", "100000"});
-  expect_one_line_error(run_process(argv), 2, "usage.variant");
+  expect_one_line_error(run_process(argv), 2, "usage.threads");
 }
 
 TEST(TorchScriptPreprocessIntegration, ReplaysEqualAgainstTheTabularServer) {

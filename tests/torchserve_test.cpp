@@ -103,16 +103,25 @@ TEST(TorchServeResponse, ErrorsNameThePlace) {
     EXPECT_EQ(id, item.id) << item.body << " -> " << error;
     EXPECT_NE(error.find(item.contains), std::string::npos) << item.body << " -> " << error;
   }
-  // Lists nested past any tensor's rank are refused, not walked.
+  // Lists nested past any tensor's rank are refused, not walked; past the JSON depth limit
+  // (512) the parser refuses them first.
   std::string id;
   const std::string deep = error_of(
       [&] {
-        codec()->decode_response(response_of(std::string(5000, '[') + std::string(5000, ']')),
+        codec()->decode_response(response_of(std::string(100, '[') + std::string(100, ']')),
                                  "POST url");
       },
       &id);
   EXPECT_EQ(id, "remote.schema") << deep;
   EXPECT_NE(deep.find("lists nested deeper than 32 levels"), std::string::npos) << deep;
+  const std::string deeper = error_of(
+      [&] {
+        codec()->decode_response(response_of(std::string(5000, '[') + std::string(5000, ']')),
+                                 "POST url");
+      },
+      &id);
+  EXPECT_EQ(id, "remote.parse") << deeper;
+  EXPECT_NE(deeper.find("nested deeper than 512"), std::string::npos) << deeper;
   // Labels and lists of objects are handler output, not contradictions.
   EXPECT_EQ(error_of([&] {
               codec()->decode_response(response_of(R"([{"tabby": 0.4}, {"tiger": 0.3}])"), "u");

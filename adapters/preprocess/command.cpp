@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "harness/base64.h"
+#include "harness/json_text.h"
 #include "harness/error.h"
 #include "harness/tensor_io.h"
 
@@ -72,14 +73,14 @@ Spec parse_spec(const json& spec, const std::string& section) {
   if (out.argv.front().empty()) bad("/argv/0", "the program is empty");
   if (spec.contains("timeout_ms")) {
     const json& value = spec["timeout_ms"];
-    if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 3600000) {
+    if (!json_integer(value, 1, 3600000)) {
       bad("/timeout_ms", "expected milliseconds, 1..3600000, got " + value.dump());
     }
     out.timeout_ms = value.get<int>();
   }
   if (spec.contains("workers")) {
     const json& value = spec["workers"];
-    if (!value.is_number_integer() || value.get<int64_t>() < 1 || value.get<int64_t>() > 256) {
+    if (!json_integer(value, 1, 256)) {
       bad("/workers", "expected a number of processes, 1..256, got " + value.dump());
     }
     out.workers = value.get<size_t>();
@@ -382,11 +383,7 @@ class WorkerPool {
       return Failure{"answered something that is not an answer (" + why + "): " + shown};
     };
     ordered_json answer;
-    try {
-      answer = ordered_json::parse(line);
-    } catch (const json::parse_error&) {
-      throw garbage("not JSON");
-    }
+    if (parse_json_checked(line, &answer)) throw garbage("not JSON");
     if (!answer.is_object()) throw garbage("not a JSON object");
     if (!answer.contains("id") || answer["id"] != id) {
       throw garbage("its \"id\" is not " + std::to_string(id));

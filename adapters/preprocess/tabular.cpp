@@ -197,9 +197,9 @@ Column parse_column(const json& spec, const std::string& pointer) {
   if (field.is_string()) {
     column.field_name = field.get<std::string>();
     column.token = json_pointer_token(column.field_name);
-  } else if (field.is_number_integer() && field.get<int64_t>() >= 0) {
+  } else if (json_integer(field, 0, int64_t{1} << 40)) {
     column.by_index = true;
-    column.field_index = static_cast<size_t>(field.get<int64_t>());
+    column.field_index = static_cast<size_t>(*json_integer(field, 0, int64_t{1} << 40));
     column.token = std::to_string(column.field_index);
   } else {
     bad_spec(pointer + "/field", "expected a name or a non-negative index, got " + field.dump());
@@ -245,6 +245,9 @@ class TabularPreprocessor : public Preprocessor {
         rows_ = json::json_pointer(rows_text_);
       } catch (const json::exception&) {
         bad_spec("/rows", "not a JSON pointer: " + rows.dump());
+      }
+      if (!json_pointer_problem(rows_text_).empty()) {
+        bad_spec("/rows", rows.dump() + ": " + json_pointer_problem(rows_text_));
       }
     }
     if (spec.contains("output")) {

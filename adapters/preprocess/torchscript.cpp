@@ -77,6 +77,9 @@ class TorchScriptPreprocessor final : public Preprocessor {
       } catch (const json::exception&) {
         bad_spec("/rows", "'" + rows_text_ + "' is not a JSON pointer");
       }
+      if (!json_pointer_problem(rows_text_).empty()) {
+        bad_spec("/rows", "'" + rows_text_ + "': " + json_pointer_problem(rows_text_));
+      }
     }
     if (spec.contains("output")) {
       const json& output = spec["output"];

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "harness/error.h"
+#include "harness/utf8.h"
 #include "harness/json_text.h"
 #include "harness/pairing.h"
 #include "harness/redact.h"
@@ -90,10 +91,7 @@ std::string body_excerpt(const std::string& body, size_t max_length) {
   // Redacted before it is cut: a secret the body echoes must not survive as a cut-off prefix.
   std::string text = redact(body);
   if (text.size() > max_length) {
-    size_t cut = max_length;
-    // Back up over UTF-8 continuation bytes so a character is never cut in two.
-    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xc0) == 0x80) --cut;
-    text = text.substr(0, cut) + "...";
+    text = text.substr(0, utf8_boundary(text, max_length)) + "...";
   }
   for (char& c : text) {
     if (c == '\n' || c == '\r' || c == '\t' || static_cast<unsigned char>(c) < 0x20) c = ' ';
@@ -167,10 +165,10 @@ DecodedResponse json_response_fields(const json& document, const ProtocolOptions
       // A configured name without a leading '/' is a top-level field.
       const std::string pointer =
           location.empty() || location[0] == '/' ? location : "/" + json_pointer_token(location);
-      const json::json_pointer json_pointer(pointer);
-      if (!document.is_structured() || !document.contains(json_pointer)) continue;
+      const json* found = document.is_structured() ? find_json_pointer(document, pointer) : nullptr;
+      if (found == nullptr) continue;
       note_used(pointer);
-      const json& value = document.at(json_pointer);
+      const json& value = *found;
       if (by_evidence) {
         response.fields.push_back(make_field(pointer, last_token(pointer), value, where, true));
         continue;  // every default location is a candidate

@@ -243,16 +243,13 @@ json parse_json_with_nonfinite(const std::string& text, const std::string& origi
   std::vector<QuotedToken> quoted;
   const std::string quoted_text = quote_tokens(text, &quoted);
   if (quoted.empty()) return parse_json_text(text, origin, area);
-  try {
-    return json::parse(quoted_text);
-  } catch (const json::parse_error& error) {
+  json value;
+  if (std::optional<JsonProblem> problem = parse_json_checked(quoted_text, &value)) {
     // Said about the text as given: its line and column.
-    const size_t at = original_offset(error.byte == 0 ? 0 : error.byte - 1, quoted);
-    size_t line, column;
-    line_column(text, std::min(at, text.size()), &line, &column);
-    fail_input(area + ".parse", origin + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                                    ": " + short_parse_message(error));
+    problem->byte_offset = std::min(original_offset(problem->byte_offset, quoted), text.size());
+    fail_input(area + ".parse", json_problem_place(text, *problem, origin));
   }
+  return value;
 }
 
 bool is_b64_value(const json& value) {

@@ -512,7 +512,8 @@ class KserveV2Codec final : public ProtocolCodec {
     std::optional<size_t> json_length;
     if (capture->form == Form::kRest) {
       // Only the output preferences change; the inputs travel as production received them.
-      ordered_json document = ordered_json::parse(capture->json_part);
+      ordered_json document =
+          parse_ordered_json_text(capture->json_part, "the captured request", "capture.payload");
       std::vector<ordered_json*> outputs;
       if (document.contains("outputs") && document["outputs"].is_array()) {
         for (ordered_json& output : document["outputs"]) {

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "harness/json_text.h"
+#include "harness/utf8.h"
 
 namespace replay::v2 {
 namespace {
@@ -12,18 +13,19 @@ using nlohmann::json;
 using nlohmann::ordered_json;
 
 json parse_json_part(std::string_view text, const ErrorSite& site, const char* what) {
-  try {
-    return parse_json_text(std::string(text), site.where, "v2");
-  } catch (const Error& error) {
-    site.parse_error(std::string(what) + " is not valid JSON (" +
-                     error.message().substr(site.where.size() + 1) + "; " +
+  json value;
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &value)) {
+    // "LINE:COL: what", without the origin (the site names the place).
+    const std::string place = json_problem_place(text, *problem, "");
+    site.parse_error(std::string(what) + " is not valid JSON (" + place.substr(1) + "; " +
                      std::to_string(text.size()) + " bytes)");
   }
+  return value;
 }
 
 std::string excerpt(const json& value) {
-  std::string text = value.dump();
-  return text.size() > 40 ? text.substr(0, 37) + "..." : text;
+  std::string text = dump_json(value);
+  return text.size() > 40 ? text.substr(0, utf8_boundary(text, 37)) + "..." : text;
 }
 
 const json* find(const json& object, const char* key) {
@@ -389,7 +391,7 @@ ordered_json rest_metadata_json(const V2ModelMetadata& metadata) {
 }
 
 std::string rest_error_message(std::string_view body) {
-  const json document = json::parse(body.begin(), body.end(), nullptr, false);
+  const json document = parse_json_or_discarded(body);
   if (!document.is_object()) return "";
   const json* error = find(document, "error");
   if (error == nullptr) return "";

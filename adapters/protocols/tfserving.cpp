@@ -112,8 +112,8 @@ std::vector<std::string> keys_of(const json& object) {
 // The keys of the named inputs in the order the request lists them (nlohmann::json sorts its
 // keys; a TorchScript forward takes positional arguments, so the order matters).
 std::vector<std::string> request_key_order(const std::string& text, bool row) {
-  const nlohmann::ordered_json ordered =
-      nlohmann::ordered_json::parse(quote_nonfinite_tokens(text), nullptr, false);
+  nlohmann::ordered_json ordered;
+  if (parse_json_checked(quote_nonfinite_tokens(text), &ordered)) return {};
   const char* member = row ? "instances" : "inputs";
   if (!ordered.is_object() || !ordered.contains(member)) return {};
   const nlohmann::ordered_json& holder = ordered[member];
@@ -635,15 +635,10 @@ class TfServingCodec final : public ProtocolCodec {
       std::optional<ResponseOutput> found;
       for (const std::string& location : options_.stage_locations[index]) {
         if (!location.empty() && location[0] == '/') {
-          std::optional<json::json_pointer> pointer;
-          try {
-            pointer = json::json_pointer(location);
-          } catch (const json::exception&) {
-            continue;
-          }
-          if (!document.contains(*pointer)) continue;
+          const json* value = find_json_pointer(document, location);
+          if (value == nullptr) continue;
           const size_t slash = location.find_last_of('/');
-          found = ResponseOutput{location.substr(slash + 1), location, document.at(*pointer), ""};
+          found = ResponseOutput{location.substr(slash + 1), location, *value, ""};
           outputs->erase(std::remove_if(outputs->begin(), outputs->end(),
                                         [&](const ResponseOutput& output) {
                                           return output.location == location;

@@ -13,6 +13,7 @@
 
 #include "adapters/torch_backend.h"
 #include "harness/error.h"
+#include "harness/json_text.h"
 #include "replay_torch_abi.h"
 
 #ifndef REPLAY_WITH_TORCH
@@ -171,12 +172,12 @@ void checked(SinkState& state, Call&& call) {
 }
 
 nlohmann::json parse_module_json(const std::string& text, const char* what) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& error) {
+  nlohmann::json value;
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &value)) {
     fail_model("model.backend", std::string("the LibTorch module answered ") + what +
-                                    " that is not JSON: " + error.what());
+                                    " that is not JSON: " + problem->message);
   }
+  return value;
 }
 
 // One module file: loaded once, on first use or by preload(), on whichever thread asks first.
@@ -310,14 +311,13 @@ class TensorViews {
   std::vector<replay_torch_tensor> views_;
 };
 
-// LibTorch starts as many intra-op threads as it is told; a typo must not start 100000.
-constexpr int kMaxThreads = 1024;
-
+// LibTorch starts as many intra-op threads as it is told; a typo must not start 100000, and
+// more than a few per core only costs time (max_backend_threads, the CLI's bound too).
 void check_variant(const BackendOptions& variant) {
-  if (variant.num_threads < 0 || variant.num_threads > kMaxThreads) {
+  if (variant.num_threads < 0 || variant.num_threads > max_backend_threads()) {
     fail_usage("usage.variant", "a thread count of " + std::to_string(variant.num_threads) +
                                     " (0 for LibTorch's default, at most " +
-                                    std::to_string(kMaxThreads) + ")");
+                                    std::to_string(max_backend_threads()) + ")");
   }
   for (const auto& dtype : {variant.run_dtype, variant.round_inputs}) {
     if (dtype && *dtype != DType::kFloat16 && *dtype != DType::kBFloat16) {

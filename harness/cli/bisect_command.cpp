@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "harness/utf8.h"
 #include "harness/backend.h"
 #include "harness/bisect.h"
 #include "harness/error.h"
@@ -15,9 +16,12 @@ namespace {
 struct BisectArgs {
   BisectOptions options;
   std::string report;
+  int64_t threads = 0;  // checked, then options.backend.num_threads
 };
 
-int run_bisect_command(const BisectArgs& args) {
+int run_bisect_command(BisectArgs args) {
+  check_backend_threads(args.threads, "--threads");
+  args.options.backend.num_threads = static_cast<int>(args.threads);
   std::string report_path;
   if (!args.report.empty()) {
     const size_t colon = args.report.find(':');
@@ -31,7 +35,7 @@ int run_bisect_command(const BisectArgs& args) {
   const BisectResult result = run_bisect(args.options, *default_backend_factory());
   std::cout << render_bisect_text(result, use_colour(stdout)) << std::flush;
   if (!report_path.empty()) {
-    write_text_file(report_path, bisect_to_json(result).dump(2) + "\n", "report");
+    write_text_file(report_path, dump_json(bisect_to_json(result), 2) + "\n", "report");
   }
   return result.exit_code();
 }
@@ -63,10 +67,8 @@ void add_bisect_command(CLI::App& app, int* exit_code) {
   bisect->add_option("--rtol", options.rtol, "relative tolerance over the config's defaults")
       ->check(CLI::NonNegativeNumber);
   bisect->add_option("--device", options.backend.device, "the local side: cpu or cuda[:N]");
-  bisect
-      ->add_option("--threads", options.backend.num_threads,
-                   "LibTorch intra-op threads (0: default)")
-      ->check(CLI::NonNegativeNumber);
+  bisect->add_option("--threads", args->threads,
+                     "LibTorch intra-op threads (0: default; at most 4 per hardware thread, 256)");
   bisect->add_option("--report", args->report, "also write a JSON report: json:PATH");
   bisect->callback([args, exit_code] { *exit_code = run_bisect_command(*args); });
 }

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "harness/utf8.h"
 #include "harness/capture.h"
 #include "harness/compare.h"
 #include "harness/error.h"
@@ -66,10 +67,9 @@ std::string read_text(const std::string& path) {
 
 std::vector<Tensor> load_json_tensors(const std::string& path) {
   nlohmann::json value;
-  try {
-    value = nlohmann::json::parse(read_text(path));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail_input("tensor.json", path + ": not JSON: " + e.what());
+  const std::string text = read_text(path);
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &value)) {
+    fail_input("tensor.json", "not JSON: " + json_problem_place(text, *problem, path));
   }
   if (value.is_array() || is_json_tensor_object(value)) {
     return {tensor_from_json(stem(path), value, path)};
@@ -135,7 +135,7 @@ void write_report(const std::string& spec, const nlohmann::json& report) {
   if (colon == std::string::npos || spec.substr(0, colon) != "json" || colon + 1 == spec.size()) {
     fail_usage("usage.report", "replay diff --report takes json:PATH, not '" + spec + "'");
   }
-  write_text_file(spec.substr(colon + 1), report.dump(2) + "\n", "report");
+  write_text_file(spec.substr(colon + 1), dump_json(report, 2) + "\n", "report");
 }
 
 struct DiffArgs {
@@ -199,14 +199,16 @@ int run_diff(const DiffArgs& args) {
     TensorComparison comparison = compare_tensors(actual, reference, tolerance);
     comparison.name = actual.name() == reference.name() ? actual.name()
                                                         : actual.name() + "~" + reference.name();
-    for (const std::string& line : render_comparison(comparison, colour)) std::cout << line << "\n";
+    for (const std::string& line : render_comparison(comparison, colour)) {
+      std::cout << valid_utf8(line) << "\n";
+    }
     if (!comparison.passed) {
       all_passed = false;
       ++diverged;
     }
     tensors.push_back(comparison.to_json());
   }
-  for (const std::string& name : unpaired) std::cout << "unpaired tensor " << name << "\n";
+  for (const std::string& name : unpaired) std::cout << "unpaired tensor " << valid_utf8(name) << "\n";
   if (pairs.size() + unpaired.size() > 1) {
     std::cout << pairs.size() << " tensor" << (pairs.size() == 1 ? "" : "s") << " compared, "
               << diverged << " diverged";

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "harness/utf8.h"
 #include "harness/batch_check.h"
 #include "harness/error.h"
 #include "harness/fingerprint.h"
@@ -93,8 +94,8 @@ std::string render_findings(const std::vector<EnvFinding>& findings, bool colour
     out << "\n"
         << tone << std::left << std::setw(9) << severity << reset << finding.id << "  "
         << finding.subject << (finding.changes_outputs ? "  (changes outputs)" : "") << "\n"
-        << "  A (local):  " << finding.local.dump() << "\n"
-        << "  B (remote): " << finding.remote.dump() << "\n"
+        << "  A (local):  " << dump_json(finding.local) << "\n"
+        << "  B (remote): " << dump_json(finding.remote) << "\n"
         << "  Meaning: " << finding.meaning << "\n"
         << "  Action:  " << finding.action << "\n";
   }
@@ -119,7 +120,7 @@ int run_diff(const EnvArgs& args) {
                                    {"b", args.diff[1]},
                                    {"changes_outputs", changes_outputs},
                                    {"findings", findings_to_json(findings)}};
-    write_text_file(spec.substr(colon + 1), report.dump(2) + "\n", "report");
+    write_text_file(spec.substr(colon + 1), dump_json(report, 2) + "\n", "report");
   }
   return changes_outputs ? kExitDiverged : kExitEquivalent;
 }
@@ -147,14 +148,14 @@ int run_scan(const EnvArgs& args) {
   const ServingScan scan = scan_serving(args.scan_serving, options);
   std::cout << render_serving_scan(scan) << std::flush;
   if (!report_path.empty()) {
-    write_text_file(report_path, serving_scan_to_json(scan).dump(2) + "\n", "report");
+    write_text_file(report_path, dump_json(serving_scan_to_json(scan), 2) + "\n", "report");
   }
   // Settings are for the reader to check; certain call-site findings are the defects.
   return scan.exit_code();
 }
 
 void emit(const EnvArgs& args, const nlohmann::json& fingerprint) {
-  const std::string text = fingerprint.dump(2) + "\n";
+  const std::string text = dump_json(fingerprint, 2) + "\n";
   if (args.out_path.empty()) {
     std::cout << text << std::flush;
     return;

@@ -143,8 +143,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--rtol", rtol, "relative tolerance over the config's defaults")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--threads", options.backend.num_threads, "LibTorch intra-op threads (0: default)")
-      ->check(CLI::NonNegativeNumber);
+  int64_t threads = 0;
+  app.add_option("--threads", threads,
+                 "LibTorch intra-op threads (0: default; at most 4 per hardware thread, 256)");
   app.add_flag("--no-preflight", no_preflight, "skip the environment and artifact preflight");
   app.add_option("--protocol", options.protocol,
                  "auto (default: from the URL path, else the capture's request path), json, "
@@ -235,6 +236,8 @@ int main(int argc, char** argv) {
       replay::fail_usage("usage", std::string(e.what()) + " (see replay --help)");
     }
     if (!app.get_subcommands().empty()) return exit_code;
+    replay::check_backend_threads(threads, "--threads");
+    options.backend.num_threads = static_cast<int>(threads);
 
     // Secrets first: anything below may print the URL or a header.
     replay::register_url_secrets(options.remote_url);

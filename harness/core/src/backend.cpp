@@ -2,11 +2,26 @@
 // what a backend that only runs its opened options answers to the rest.
 #include "harness/backend.h"
 
+#include <algorithm>
 #include <mutex>
+#include <thread>
 
 #include "harness/error.h"
 
 namespace replay {
+int max_backend_threads() {
+  const int hardware = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(4 * hardware, 4, 256);
+}
+
+void check_backend_threads(int64_t threads, const std::string& flag) {
+  if (threads < 0 || threads > max_backend_threads()) {
+    fail_usage("usage.threads", flag + " " + std::to_string(threads) + ": expected 0 (LibTorch's " +
+                                    "default) to " + std::to_string(max_backend_threads()) +
+                                    " (4 per hardware thread of this machine, at most 256)");
+  }
+}
+
 namespace {
 
 std::mutex& registry_mutex() {

@@ -1,5 +1,6 @@
 #include "harness/json_text.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -47,8 +48,8 @@ void line_column(std::string_view text, size_t byte_offset, size_t* line, size_t
   }
 }
 
-std::string short_parse_message(const nlohmann::json::parse_error& error) {
-  std::string message = error.what();
+std::string short_parse_message(const std::string& what) {
+  std::string message = what;
   // "[json.exception.parse_error.101] parse error at line 1, column 3: syntax error while ..."
   const size_t colon = message.find(": ", message.find("parse error"));
   if (colon != std::string::npos) message = message.substr(colon + 2);
@@ -57,17 +58,139 @@ std::string short_parse_message(const nlohmann::json::parse_error& error) {
   return message;
 }
 
-nlohmann::json parse_json_text(const std::string& text, const std::string& origin,
-                               const std::string& area) {
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& error) {
-    size_t line, column;
-    // nlohmann's byte is the 1-based position of the offending character.
-    line_column(text, error.byte == 0 ? 0 : error.byte - 1, &line, &column);
-    fail_input(area + ".parse", origin + ":" + std::to_string(line) + ":" +
-                                    std::to_string(column) + ": " + short_parse_message(error));
+std::string short_parse_message(const nlohmann::json::parse_error& error) {
+  return short_parse_message(std::string(error.what()));
+}
+
+namespace {
+
+/// nlohmann's own DOM builder (the one json::parse uses), with the depth counted on the way in:
+/// the parse stops at the first array or object past the limit, before anything could recurse
+/// over the value, and a number outside double's range is a problem with its place, not an
+/// out_of_range exception. (nlohmann's parser itself is iterative; its dump, copy, comparison
+/// and our own walks recurse, which is why the limit is checked here, in the one parser.)
+template <class Json>
+class LimitedDomBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
+  using Base = nlohmann::detail::json_sax_dom_parser<Json>;
+
+ public:
+  explicit LimitedDomBuilder(Json& root) : Base(root, /*allow_exceptions=*/false) {}
+
+  bool start_object(size_t elements) { return enter() && Base::start_object(elements); }
+  bool start_array(size_t elements) { return enter() && Base::start_array(elements); }
+  bool end_object() {
+    --depth_;
+    return Base::end_object();
   }
+  bool end_array() {
+    --depth_;
+    return Base::end_array();
+  }
+  bool parse_error(size_t position, const std::string& last_token,
+                   const nlohmann::detail::exception& error) {
+    JsonProblem problem;
+    if (error.id == 406) {  // number overflow: position is just past the number
+      problem.byte_offset = position >= last_token.size() ? position - last_token.size() : 0;
+      problem.message = "the number " + last_token + " is out of range (beyond a double's " +
+                        "+-1.8e308)";
+    } else {
+      problem.byte_offset = position == 0 ? 0 : position - 1;
+      problem.message = short_parse_message(std::string(error.what()));
+    }
+    problem_ = std::move(problem);
+    return false;
+  }
+
+  bool too_deep() const { return too_deep_; }
+  std::optional<JsonProblem>& problem() { return problem_; }
+
+ private:
+  bool enter() {
+    if (++depth_ <= kMaxJsonDepth) return true;
+    too_deep_ = true;
+    return false;
+  }
+
+  size_t depth_ = 0;
+  bool too_deep_ = false;
+  std::optional<JsonProblem> problem_;
+};
+
+/// The offset of the first '[' or '{' nested deeper than the limit (a text known to have one).
+size_t too_deep_offset(std::string_view text) {
+  size_t depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') {
+      for (++i; i < text.size() && text[i] != '"'; ++i) {
+        if (text[i] == '\\') ++i;
+      }
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i;
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    }
+  }
+  return text.size();
+}
+
+template <class Json>
+std::optional<JsonProblem> parse_limited(std::string_view text, Json* out) {
+  Json result;
+  LimitedDomBuilder<Json> builder(result);
+  const bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
+  if (builder.too_deep()) {
+    return JsonProblem{too_deep_offset(text),
+                       "nested deeper than " + std::to_string(kMaxJsonDepth) +
+                           " arrays and objects (replay's limit for any JSON it reads)"};
+  }
+  if (builder.problem()) return std::move(builder.problem());
+  if (!parsed) return JsonProblem{text.size(), "the JSON text could not be parsed"};
+  *out = std::move(result);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out) {
+  return parse_limited(text, out);
+}
+
+std::optional<JsonProblem> parse_json_checked(std::string_view text,
+                                              nlohmann::ordered_json* out) {
+  return parse_limited(text, out);
+}
+
+nlohmann::json parse_json_or_discarded(std::string_view text) {
+  nlohmann::json value;
+  if (parse_json_checked(text, &value)) return nlohmann::json(nlohmann::json::value_t::discarded);
+  return value;
+}
+
+std::string json_problem_place(std::string_view text, const JsonProblem& problem,
+                               const std::string& origin) {
+  size_t line, column;
+  line_column(text, problem.byte_offset, &line, &column);
+  return origin + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+         problem.message;
+}
+
+nlohmann::json parse_json_text(std::string_view text, const std::string& origin,
+                               const std::string& area) {
+  nlohmann::json value;
+  if (auto problem = parse_json_checked(text, &value)) {
+    fail_input(area + ".parse", json_problem_place(text, *problem, origin));
+  }
+  return value;
+}
+
+nlohmann::ordered_json parse_ordered_json_text(std::string_view text, const std::string& origin,
+                                               const std::string& area) {
+  nlohmann::ordered_json value;
+  if (auto problem = parse_json_checked(text, &value)) {
+    fail_input(area + ".parse", json_problem_place(text, *problem, origin));
+  }
+  return value;
 }
 
 nlohmann::json read_json_file(const std::string& path, const std::string& area) {
@@ -135,6 +258,54 @@ std::string json_pointer_token(const std::string& key) {
     }
   }
   return out;
+}
+
+namespace {
+
+bool all_digits(std::string_view token) {
+  return !token.empty() &&
+         std::all_of(token.begin(), token.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+const nlohmann::json* find_json_pointer(const nlohmann::json& document, std::string_view pointer) {
+  const auto tokens = json_pointer_tokens(pointer);
+  if (!tokens) return nullptr;
+  const nlohmann::json* at = &document;
+  for (const std::string& token : *tokens) {
+    if (at->is_object()) {
+      const auto it = at->find(token);
+      if (it == at->end()) return nullptr;
+      at = &*it;
+    } else if (at->is_array()) {
+      if (!all_digits(token) || (token.size() > 1 && token[0] == '0') || token.size() > 18) {
+        return nullptr;
+      }
+      const size_t index = std::stoull(token);
+      if (index >= at->size()) return nullptr;
+      at = &(*at)[index];
+    } else {
+      return nullptr;
+    }
+  }
+  return at;
+}
+
+std::string json_pointer_problem(std::string_view pointer) {
+  if (!pointer.empty() && pointer.front() != '/') return "a JSON pointer starts with '/'";
+  for (size_t i = 0; i < pointer.size(); ++i) {
+    if (pointer[i] == '~' && (i + 1 == pointer.size() || (pointer[i + 1] != '0' && pointer[i + 1] != '1'))) {
+      return "'~' must be followed by 0 or 1 (RFC 6901)";
+    }
+  }
+  const auto tokens = json_pointer_tokens(pointer);
+  for (const std::string& token : *tokens) {
+    if (all_digits(token) && token.size() > 18) {
+      return "the array index " + token + " is out of range";
+    }
+  }
+  return "";
 }
 
 }  // namespace replay

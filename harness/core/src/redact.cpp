@@ -1,5 +1,6 @@
 // The secrets registry and the redaction every sink applies last.
 #include "harness/redact.h"
+#include "harness/utf8.h"
 
 #include <algorithm>
 #include <cctype>
@@ -18,8 +19,7 @@ constexpr std::string_view kMask = "***";
 constexpr size_t kMinCutPrefix = 4;
 
 std::string json_escaped(std::string_view secret) {
-  const std::string quoted = nlohmann::json(std::string(secret))
-                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string quoted = dump_json(nlohmann::json(std::string(secret)));
   return quoted.substr(1, quoted.size() - 2);
 }
 
@@ -163,7 +163,8 @@ void Redactor::clear() {
 
 std::string Redactor::redact(std::string_view text) const {
   std::shared_lock lock(state_->mutex);
-  if (state_->variants.empty() || text.empty()) return std::string(text);
+  // Whatever it masks, the text leaves valid UTF-8: redact() is the last step of every sink.
+  if (state_->variants.empty() || text.empty()) return valid_utf8(text);
   // Every masked range, from every variant, merged afterwards: secrets may overlap.
   std::vector<std::pair<size_t, size_t>> ranges;
   for (const std::string& variant : state_->variants) {
@@ -181,7 +182,7 @@ std::string Redactor::redact(std::string_view text) const {
       }
     }
   }
-  if (ranges.empty()) return std::string(text);
+  if (ranges.empty()) return valid_utf8(text);
   std::sort(ranges.begin(), ranges.end());
   std::string out;
   out.reserve(text.size());
@@ -195,7 +196,7 @@ std::string Redactor::redact(std::string_view text) const {
     copied = end;
   }
   out.append(text.substr(copied));
-  return out;
+  return valid_utf8(out);
 }
 
 nlohmann::json Redactor::redact_json(const nlohmann::json& value) const {

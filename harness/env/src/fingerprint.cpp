@@ -2,6 +2,7 @@
 // JSON (documented in docs/env.md); fetch_remote_fingerprint: the same from GET /fingerprint.
 // The diff into findings is in fingerprint_diff.cpp.
 #include "harness/fingerprint.h"
+#include "harness/json_text.h"
 
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
@@ -351,10 +352,9 @@ json collect_container(const FingerprintOptions& options) {
     const std::string text = read_text(options.docker_inspect, size_t{16} << 20);
     if (text.empty()) fail_input("env.docker_inspect", options.docker_inspect + ": cannot read");
     json document;
-    try {
-      document = json::parse(text);
-    } catch (const json::exception& error) {
-      fail_input("env.docker_inspect", options.docker_inspect + ": not JSON: " + error.what());
+    if (std::optional<JsonProblem> problem = parse_json_checked(text, &document)) {
+      fail_input("env.docker_inspect",
+                 "not JSON: " + json_problem_place(text, *problem, options.docker_inspect));
     }
     const json& entry = document.is_array() && !document.empty() ? document[0] : document;
     if (!entry.is_object()) {
@@ -523,10 +523,9 @@ json fetch_remote_fingerprint(const std::string& base_url, const TransportOption
                                      std::to_string(response.status));
   }
   json document;
-  try {
-    document = json::parse(response.body);
-  } catch (const json::exception& error) {
-    fail_remote("remote.body", "GET " + endpoint->describe() + " did not answer JSON: " + error.what());
+  if (std::optional<JsonProblem> problem = parse_json_checked(response.body, &document)) {
+    fail_remote("remote.body", "GET " + endpoint->describe() + " did not answer JSON: " +
+                                   json_problem_place(response.body, *problem, "body"));
   }
   if (!document.is_object() || document.value("schema", "") != "replay.fingerprint") {
     fail_remote("remote.body", "GET " + endpoint->describe() +

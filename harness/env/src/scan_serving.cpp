@@ -262,7 +262,10 @@ ServingScan scan_serving(const std::string& folder, const ServingScanOptions& op
                     folder + ": " + last_lines(run.err, 3));
   }
   try {
-    scan.report = nlohmann::json::parse(run.out);
+    if (std::optional<JsonProblem> problem = parse_json_checked(run.out, &scan.report)) {
+      throw Error(ErrorKind::kInternal, "env.scan.analyser",
+                  "the analyser's report is not JSON: " + problem->message);
+    }
     scan.python_version = scan.report.at("python").get<std::string>();
     scan.files = scan.report.at("files").get<size_t>();
     for (const auto& s : scan.report.at("skipped")) {

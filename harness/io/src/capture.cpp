@@ -226,11 +226,12 @@ CapturedResponse parse_response(const ordered_json& value, const std::string& or
   CapturedResponse response;
   if (value.contains("status")) {
     const ordered_json& status = value["status"];
-    if (!status.is_number_integer() || status.get<int64_t>() < 100 || status.get<int64_t>() > 599) {
+    const std::optional<int64_t> code = json_integer(status, 100, 599);
+    if (!code) {
       fail_schema(origin, child(pointer, "status"),
                   "expected an HTTP status code (100-599), got " + status.dump());
     }
-    response.status = status.get<int>();
+    response.status = static_cast<int>(*code);
   }
   if (value.contains("headers")) {
     response.headers = parse_headers(value["headers"], origin, child(pointer, "headers"));
@@ -240,7 +241,7 @@ CapturedResponse parse_response(const ordered_json& value, const std::string& or
 }
 
 bool is_single_tensor(const ordered_json& value) {
-  return !value.is_object() || is_json_tensor_object(json(value));
+  return !value.is_object() || is_json_tensor_object(value);
 }
 
 /// A stage's tensors: {name: tensor, ...}, or one tensor (JSON tensor form, nested lists, or a
@@ -254,7 +255,7 @@ std::vector<Tensor> parse_stage_tensors(const ordered_json& value, const std::st
                   "expected a tensor, nested lists of numbers, or an object of named tensors, got " +
                       type_phrase(value));
     }
-    tensors.push_back(tensor_from_json(single_name, json(value), origin + ": " + pointer));
+    tensors.push_back(tensor_from_json(single_name, value, origin + ": " + pointer));
     return tensors;
   }
   for (const auto& item : value.items()) {
@@ -265,12 +266,35 @@ std::vector<Tensor> parse_stage_tensors(const ordered_json& value, const std::st
                   "expected a tensor ({\"dtype\", \"shape\", \"data\"}) or nested lists of "
                   "numbers, got " + type_phrase(tensor));
     }
-    tensors.push_back(tensor_from_json(item.key(), json(tensor), origin + ": " + where));
+    tensors.push_back(tensor_from_json(item.key(), tensor, origin + ": " + where));
   }
   return tensors;
 }
 
-void parse_stages(const ordered_json& value, const std::string& origin, const std::string& pointer,
+/// `value` as json, its strings moved rather than copied (a capture's meta or logged payload may
+/// hold a string of hundreds of MB: converting ordered_json to json copied it). Recursion is
+/// bounded by the parser's depth limit.
+json take_json(ordered_json& value) {
+  switch (value.type()) {
+    case ordered_json::value_t::string:
+      return json(std::move(value.get_ref<std::string&>()));
+    case ordered_json::value_t::array: {
+      json out = json::array();
+      out.get_ref<json::array_t&>().reserve(value.size());
+      for (ordered_json& element : value) out.push_back(take_json(element));
+      return out;
+    }
+    case ordered_json::value_t::object: {
+      json out = json::object();
+      for (auto& item : value.items()) out[item.key()] = take_json(item.value());
+      return out;
+    }
+    default:
+      return json(value);
+  }
+}
+
+void parse_stages(ordered_json& value, const std::string& origin, const std::string& pointer,
                   Capture* capture) {
   if (!value.is_object()) {
     fail_schema(origin, pointer, "expected an object, got " + type_phrase(value));
@@ -291,7 +315,7 @@ void parse_stages(const ordered_json& value, const std::string& origin, const st
                     "of numbers, got " + type_phrase(tensor));
       }
       capture->layers.push_back(
-          tensor_from_json(name, json(tensor), origin + ": " + child(pointer, key)));
+          tensor_from_json(name, tensor, origin + ": " + child(pointer, key)));
       continue;
     }
     const StageSpec* spec = find_stage(key);
@@ -301,7 +325,7 @@ void parse_stages(const ordered_json& value, const std::string& origin, const st
                   "module>)");
     }
     if (spec->kind == StageKind::kJson) {
-      capture->logged_payload = json(item.value());
+      capture->logged_payload = take_json(item.value());
     } else {
       capture->stages[spec->id] = parse_stage_tensors(
           item.value(), std::string(spec->default_tensor), origin, child(pointer, key));
@@ -360,7 +384,7 @@ void parse_redacted(const ordered_json& value, const std::string& origin,
 
 /// One element of the file: a capture object, or a bare payload (an object without "request").
 /// `exact_text` is the element's own text when it is at hand (single object, JSON Lines line).
-Capture parse_capture(const ordered_json& value, const std::string& origin,
+Capture parse_capture(ordered_json& value, const std::string& origin,
                       const std::string& pointer, size_t index, std::string_view exact_text,
                       const std::string& file_origin) {
   if (!value.is_object()) {
@@ -381,7 +405,7 @@ Capture parse_capture(const ordered_json& value, const std::string& origin,
     if (!format.is_number_integer()) {
       fail_schema(origin, child(pointer, "format"), "expected an integer, got " + format.dump());
     }
-    if (format.get<int64_t>() > kCaptureFormatVersion || format.get<int64_t>() < 1) {
+    if (json_integer(format, 1, kCaptureFormatVersion) != kCaptureFormatVersion) {
       fail_input("capture.version",
                  origin + ": " + child(pointer, "format") + ": capture format " + format.dump() +
                      " is not supported (this replay reads format " +
@@ -407,7 +431,7 @@ Capture parse_capture(const ordered_json& value, const std::string& origin,
     if (!value["meta"].is_object()) {
       fail_schema(origin, child(pointer, "meta"), "expected an object, got " + type_phrase(value["meta"]));
     }
-    capture.meta = json(value["meta"]);
+    capture.meta = take_json(value["meta"]);
   }
   if (value.contains("redacted")) {
     parse_redacted(value["redacted"], origin, child(pointer, "redacted"), &capture);
@@ -420,13 +444,10 @@ Capture parse_line(std::string_view line, const std::string& origin, size_t line
                    size_t index) {
   const std::string line_origin = origin + ":" + std::to_string(line_number);
   ordered_json value;
-  try {
-    value = ordered_json::parse(line.begin(), line.end());
-  } catch (const json::parse_error& error) {
+  if (std::optional<JsonProblem> problem = parse_json_checked(line, &value)) {
     size_t unused_line = 0, column = 0;
-    line_column(line, error.byte == 0 ? 0 : error.byte - 1, &unused_line, &column);
-    fail_input("capture.parse",
-               line_origin + ":" + std::to_string(column) + ": " + short_parse_message(error));
+    line_column(line, problem->byte_offset, &unused_line, &column);
+    fail_input("capture.parse", line_origin + ":" + std::to_string(column) + ": " + problem->message);
   }
   return parse_capture(value, line_origin, "", index, trim(line), origin);
 }
@@ -485,14 +506,9 @@ std::vector<Capture> parse_captures(const std::string& text_in, const std::strin
   if (is_blank(text)) fail_input("capture.empty", origin + ": the file is empty");
 
   ordered_json document;
-  try {
-    document = ordered_json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& error) {
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &document)) {
     if (looks_like_json_lines(text)) return parse_json_lines(text, origin);
-    size_t line = 0, column = 0;
-    line_column(text, error.byte == 0 ? 0 : error.byte - 1, &line, &column);
-    fail_input("capture.parse", origin + ":" + std::to_string(line) + ":" +
-                                    std::to_string(column) + ": " + short_parse_message(error));
+    fail_input("capture.parse", json_problem_place(text, *problem, origin));
   }
 
   std::vector<Capture> captures;

@@ -283,9 +283,15 @@ std::unique_ptr<CaptureSource> open_capture_source(const std::string& path,
   // One document (over one or many lines): read it whole, within the capture file bound.
   // Lines are joined as they were, so parse errors name the file's own lines and columns.
   bool terminated = reader->terminated();
+  // Moved, not copied: a one-line capture of 300 MB must not be held twice.
   for (size_t i = 0; i < peeked.size(); ++i) {
-    if (i > 0) whole += '\n';
-    whole += peeked[i].second;
+    if (i == 0) {
+      whole = std::move(peeked[i].second);
+    } else {
+      whole += '\n';
+      whole += peeked[i].second;
+    }
+    std::string().swap(peeked[i].second);
   }
   while (std::optional<std::string> line = reader->next(&too_long)) {
     if (too_long || whole.size() + line->size() > kMaxLineBytes) {
@@ -298,6 +304,9 @@ std::unique_ptr<CaptureSource> open_capture_source(const std::string& path,
     terminated = reader->terminated();
   }
   if (terminated && !peeked.empty()) whole += '\n';
+  reader.reset();  // its line buffer: the text is all in `whole` now
+  peeked.clear();
+  whole.shrink_to_fit();
   return std::make_unique<WholeFileSource>(parse_captures(whole, name), name);
 }
 

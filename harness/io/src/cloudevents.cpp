@@ -1,6 +1,7 @@
 // CloudEvents over HTTP and KServe's logger events as capture halves (cloudevents.h).
 
 #include "harness/cloudevents.h"
+#include "harness/json_text.h"
 
 #include <algorithm>
 #include <cctype>
@@ -116,10 +117,8 @@ CloudEvent cloudevent_from_binary(const Headers& headers, std::string body,
 
 CloudEvent cloudevent_from_structured(std::string_view envelope, const std::string& where) {
   json value;
-  try {
-    value = json::parse(envelope);
-  } catch (const json::parse_error& error) {
-    fail_import(kFormat, where, "", std::string("not a JSON CloudEvent: ") + error.what());
+  if (std::optional<JsonProblem> problem = parse_json_checked(envelope, &value)) {
+    fail_import(kFormat, where, "", "not a JSON CloudEvent: " + problem->message);
   }
   if (!value.is_object()) {
     fail_import(kFormat, where, "",
@@ -239,7 +238,7 @@ bool add_kserve_event(const CloudEvent& event, const std::string& origin, Captur
     if (service.empty()) {
       half.request.path = "/";
     } else {
-      const json body = json::parse(event.data, nullptr, /*allow_exceptions=*/false);
+      const json body = parse_json_or_discarded(event.data);
       const bool v2 = body.is_object() && body.contains("inputs") && body["inputs"].is_array() &&
                       !body["inputs"].empty() && body["inputs"][0].is_object();
       half.request.path =

@@ -33,13 +33,11 @@ class HarReader : public FormatReader {
   explicit HarReader(const std::string& path) : path_(path) {
     text_ = read_capture_file(path);
     if (text_.compare(0, 3, "\xEF\xBB\xBF") == 0) text_.replace(0, 3, "   ");
-    try {
-      document_ = json::parse(text_);
-    } catch (const json::parse_error& error) {
+    if (std::optional<JsonProblem> problem = parse_json_checked(text_, &document_)) {
       size_t line = 0, column = 0;
-      line_column(text_, error.byte == 0 ? 0 : error.byte - 1, &line, &column);
+      line_column(text_, problem->byte_offset, &line, &column);
       fail_import(kFormat, path + ":" + std::to_string(line) + ":" + std::to_string(column), "",
-                  short_parse_message(error));
+                  problem->message);
     }
     if (!document_.is_object() || !document_.contains("log") || !document_["log"].is_object()) {
       fail_import(kFormat, path, "/log", "missing: a HAR file is {\"log\": {\"entries\": [...]}}");
@@ -185,7 +183,8 @@ class HarReader : public FormatReader {
       if (!response.contains("status") || !response["status"].is_number_integer()) {
         fail_import(kFormat, place, response_at + "/status", "missing or not an integer");
       }
-      const int status = response["status"].get<int>();
+      // Out of int's range is as unusable as 0 (HAR's "no response"): not a status.
+      const int status = static_cast<int>(json_integer(response["status"], -1, 999).value_or(0));
       if (status >= 100 && status <= 599) {
         CapturedResponse captured;
         captured.status = status;

@@ -100,27 +100,21 @@ class KServeReader : public FormatReader {
       line_number = file_.record_line();
     }
     const std::string where = path_ + ":" + std::to_string(line_number);
-    if (!json::accept(line)) {
-      try {
-        const json unused = json::parse(line);
-        (void)unused;
-      } catch (const json::parse_error& error) {
-        fail_import(kFormat, where, "", std::string("not a JSON event: ") + error.what());
-      }
+    json value;
+    if (std::optional<JsonProblem> problem = parse_json_checked(line, &value)) {
+      fail_import(kFormat, where, "", "not a JSON event: " + problem->message);
     }
-    add(line, where);
+    add(line, where, std::move(value));
     return true;
   }
 
   void read_whole_file() {
     whole_text_ = read_capture_file(path_);
     if (whole_text_.compare(0, 3, "\xEF\xBB\xBF") == 0) whole_text_.replace(0, 3, "   ");
-    if (!json::accept(whole_text_)) {
-      try {
-        const json unused = json::parse(whole_text_);
-        (void)unused;
-      } catch (const json::parse_error& error) {
-        fail_import(kFormat, path_, "", std::string("not JSON: ") + error.what());
+    {
+      json unused;
+      if (std::optional<JsonProblem> problem = parse_json_checked(whole_text_, &unused)) {
+        fail_import(kFormat, path_, "", "not JSON: " + json_problem_place(whole_text_, *problem, path_));
       }
     }
     const auto spans = json_element_spans(whole_text_);
@@ -133,7 +127,14 @@ class KServeReader : public FormatReader {
   }
 
   void add(std::string_view text, const std::string& where) {
-    const json value = json::parse(text);
+    json value;
+    if (std::optional<JsonProblem> problem = parse_json_checked(text, &value)) {
+      fail_import(kFormat, where, "", "not a JSON event: " + problem->message);
+    }
+    add(text, where, std::move(value));
+  }
+
+  void add(std::string_view text, const std::string& where, json value) {
     if (!value.is_object()) {
       fail_import(kFormat, where, "",
                   "expected an event (an object), got " + json_type_phrase(value));

@@ -19,6 +19,7 @@
 
 #include "capture_internal.h"
 #include "harness/base64.h"
+#include "harness/json_text.h"
 #include "importers.h"
 
 namespace replay {
@@ -40,10 +41,8 @@ class SageMakerReader : public FormatReader {
     }
     const std::string where = path_ + ":" + std::to_string(file_.record_line());
     json record;
-    try {
-      record = json::parse(line);
-    } catch (const json::parse_error& error) {
-      fail_import(kFormat, where, "", std::string("not JSON: ") + error.what());
+    if (std::optional<JsonProblem> problem = parse_json_checked(line, &record)) {
+      fail_import(kFormat, where, "", "not JSON: " + problem->message);
     }
     ++index_;
     return read_record(record, where);

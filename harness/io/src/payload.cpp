@@ -18,7 +18,7 @@ json cell_value(const std::string& cell, bool quoted) {
   if (!quoted) {
     const unsigned char first = static_cast<unsigned char>(cell.front());
     if (first == '-' || std::isdigit(first)) {
-      json number = json::parse(cell, nullptr, /*allow_exceptions=*/false);
+      json number = parse_json_or_discarded(cell);
       if (number.is_number()) return number;
     }
   }

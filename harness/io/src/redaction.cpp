@@ -122,7 +122,9 @@ std::string edit_body(const std::string& body, const RedactionPolicy& policy,
   const std::optional<std::string> edited = edit_json_text(
       body, rules,
       [&key](std::string_view value_text) {
-        return json(redaction_hash(key, hash_input(json::parse(value_text)))).dump();
+        return json(redaction_hash(key, hash_input(parse_json_text(value_text, "a redacted value",
+                                                                    "capture.payload"))))
+            .dump();
       },
       &rule_matched);
   if (!edited) {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,14 +17,17 @@ namespace {
 
 using nlohmann::json;
 
-// One JSON element, before it is stored in a dtype.
+// One JSON element, before it is stored in a dtype: 16 bytes (a tensor of 10M elements holds
+// 10M of them while it is decoded).
 struct Scalar {
-  enum class Kind { kBool, kInt, kUInt, kFloat };
+  enum class Kind : uint8_t { kBool, kInt, kUInt, kFloat };
   Kind kind = Kind::kFloat;
-  bool b = false;
-  int64_t i = 0;
-  uint64_t u = 0;
-  double d = 0;
+  union {
+    bool b;
+    int64_t i;
+    uint64_t u;
+    double d = 0;
+  };
 
   double as_double() const {
     switch (kind) {
@@ -35,6 +39,7 @@ struct Scalar {
     return d;
   }
 };
+static_assert(sizeof(Scalar) == 16);
 
 [[noreturn]] void fail(const std::string& where, const std::string& message) {
   fail_input("tensor.json", where + ": " + message);
@@ -42,20 +47,46 @@ struct Scalar {
 
 std::string pointer_token(size_t index) { return "/" + std::to_string(index); }
 
-// A JSON value that is one tensor element, or an error naming `where`.
-Scalar parse_scalar(const json& value, const std::string& where) {
+/// Where an element is, spelled only when a message needs it: the base and the element's
+/// indices (a string per element cost 800 MB for a 10M-element tensor).
+struct Place {
+  const std::string* base;
+  const std::vector<int64_t>* indices;  // nested-list path, or null with `flat`/`shape`
+  const std::vector<int64_t>* shape = nullptr;
+  size_t flat = 0;
+
+  std::string str() const {
+    std::string out = *base;
+    if (indices != nullptr) {
+      for (int64_t i : *indices) out += pointer_token(static_cast<size_t>(i));
+      return out;
+    }
+    std::vector<int64_t> index(shape->size(), 0);
+    int64_t rest = static_cast<int64_t>(flat);
+    for (size_t d = shape->size(); d-- > 0;) {
+      index[d] = (*shape)[d] == 0 ? 0 : rest % (*shape)[d];
+      rest = (*shape)[d] == 0 ? 0 : rest / (*shape)[d];
+    }
+    for (int64_t i : index) out += pointer_token(static_cast<size_t>(i));
+    return out;
+  }
+};
+
+// A JSON value that is one tensor element, or an error naming its place.
+template <class Json>
+Scalar parse_scalar(const Json& value, const Place& place) {
   Scalar scalar;
   switch (value.type()) {
-    case json::value_t::boolean:
+    case Json::value_t::boolean:
       scalar.kind = Scalar::Kind::kBool;
-      scalar.b = value.get<bool>();
+      scalar.b = value.template get<bool>();
       return scalar;
-    case json::value_t::number_integer:
+    case Json::value_t::number_integer:
       scalar.kind = Scalar::Kind::kInt;
-      scalar.i = value.get<int64_t>();
+      scalar.i = value.template get<int64_t>();
       return scalar;
-    case json::value_t::number_unsigned: {
-      const uint64_t u = value.get<uint64_t>();
+    case Json::value_t::number_unsigned: {
+      const uint64_t u = value.template get<uint64_t>();
       if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         scalar.kind = Scalar::Kind::kInt;
         scalar.i = static_cast<int64_t>(u);
@@ -65,14 +96,14 @@ Scalar parse_scalar(const json& value, const std::string& where) {
       }
       return scalar;
     }
-    case json::value_t::number_float:
-      scalar.d = value.get<double>();
+    case Json::value_t::number_float:
+      scalar.d = value.template get<double>();
       return scalar;
-    case json::value_t::null:
+    case Json::value_t::null:
       scalar.d = std::numeric_limits<double>::quiet_NaN();
       return scalar;
-    case json::value_t::string: {
-      const auto& text = value.get_ref<const std::string&>();
+    case Json::value_t::string: {
+      const auto& text = value.template get_ref<const std::string&>();
       if (text == "NaN" || text == "nan") {
         scalar.d = std::numeric_limits<double>::quiet_NaN();
       } else if (text == "Infinity" || text == "inf" || text == "+Infinity") {
@@ -80,43 +111,50 @@ Scalar parse_scalar(const json& value, const std::string& where) {
       } else if (text == "-Infinity" || text == "-inf") {
         scalar.d = -std::numeric_limits<double>::infinity();
       } else {
-        fail(where, "expected a number, got the string " + value.dump());
+        fail(place.str(), "expected a number, got the string " + value.dump());
       }
       return scalar;
     }
     default:
       break;
   }
-  fail(where, std::string("expected a number, got ") + value.type_name());
+  fail(place.str(), std::string("expected a number, got ") + value.type_name());
 }
 
 // Walks nested lists: checks they are rectangular and collects the leaves in row-major order.
-void flatten(const json& value, size_t depth, std::vector<int64_t>* shape, bool* shape_known,
-             const std::string& where, std::vector<Scalar>* out) {
+// `path` holds the indices down to `value` (its place is spelled only for a message).
+template <class Json>
+void flatten(const Json& value, size_t depth, std::vector<int64_t>* shape, bool* shape_known,
+             const std::string& where, std::vector<int64_t>* path, std::vector<Scalar>* out) {
+  const Place place{&where, path};
   if (value.is_array()) {
     if (!*shape_known && depth == shape->size()) shape->push_back(static_cast<int64_t>(value.size()));
     if (depth >= shape->size()) {
-      fail(where, "ragged nested lists: a list where the first row has a number at depth " +
-                      std::to_string(depth));
+      fail(place.str(), "ragged nested lists: a list where the first row has a number at depth " +
+                            std::to_string(depth));
     }
     if (static_cast<int64_t>(value.size()) != (*shape)[depth]) {
-      fail(where, "ragged nested lists: " + std::to_string(value.size()) +
-                      " elements where the first row has " + std::to_string((*shape)[depth]));
+      fail(place.str(), "ragged nested lists: " + std::to_string(value.size()) +
+                            " elements where the first row has " + std::to_string((*shape)[depth]));
     }
     if (value.empty() && !*shape_known) *shape_known = true;  // nothing below to learn from
+    if (out->empty() && depth + 1 == shape->size()) out->reserve(value.size());
+    path->push_back(0);
     for (size_t i = 0; i < value.size(); ++i) {
-      flatten(value[i], depth + 1, shape, shape_known, where + pointer_token(i), out);
+      path->back() = static_cast<int64_t>(i);
+      flatten(value[i], depth + 1, shape, shape_known, where, path, out);
     }
+    path->pop_back();
     return;
   }
   if (!*shape_known) {
     *shape_known = true;  // the first leaf fixes the rank
   } else if (depth != shape->size()) {
-    fail(where, "ragged nested lists: a number at depth " + std::to_string(depth) +
-                    " where the first row has lists " + std::to_string(shape->size()) +
-                    " deep");
+    fail(place.str(), "ragged nested lists: a number at depth " + std::to_string(depth) +
+                          " where the first row has lists " + std::to_string(shape->size()) +
+                          " deep");
   }
-  out->push_back(parse_scalar(value, where));
+  out->push_back(parse_scalar(value, place));
 }
 
 template <class T>
@@ -125,10 +163,10 @@ void put(std::byte* out, T value) {
 }
 
 template <class T>
-void put_integer(std::byte* out, const Scalar& scalar, DType dtype, const std::string& where) {
+void put_integer(std::byte* out, const Scalar& scalar, DType dtype, const Place& place) {
   using Limits = std::numeric_limits<T>;
   const auto out_of_range = [&](const std::string& text) {
-    fail(where, text + " is out of range for " + std::string(dtype_name(dtype)));
+    fail(place.str(), text + " is out of range for " + std::string(dtype_name(dtype)));
   };
   switch (scalar.kind) {
     case Scalar::Kind::kBool:
@@ -148,8 +186,8 @@ void put_integer(std::byte* out, const Scalar& scalar, DType dtype, const std::s
     case Scalar::Kind::kFloat: {
       const double d = scalar.d;
       if (!std::isfinite(d) || d != std::trunc(d)) {
-        fail(where, json(d).dump() + " is not an integer, and the dtype is " +
-                        std::string(dtype_name(dtype)));
+        fail(place.str(), json(d).dump() + " is not an integer, and the dtype is " +
+                              std::string(dtype_name(dtype)));
       }
       // Exact comparisons against the limits as doubles: 2^63 is representable, 2^63-1 is not.
       if (d < static_cast<double>(Limits::min()) ||
@@ -162,22 +200,22 @@ void put_integer(std::byte* out, const Scalar& scalar, DType dtype, const std::s
   }
 }
 
-void store(std::byte* out, const Scalar& scalar, DType dtype, const std::string& where) {
+void store(std::byte* out, const Scalar& scalar, DType dtype, const Place& place) {
   switch (dtype) {
     case DType::kBool: {
       if (scalar.kind == Scalar::Kind::kFloat && std::isnan(scalar.d)) {
-        fail(where, "NaN is not a bool");
+        fail(place.str(), "NaN is not a bool");
       }
       const double value = scalar.as_double();
-      if (value != 0 && value != 1) fail(where, json(value).dump() + " is not a bool (0 or 1)");
+      if (value != 0 && value != 1) fail(place.str(), json(value).dump() + " is not a bool (0 or 1)");
       put<bool>(out, value != 0);
       return;
     }
-    case DType::kUInt8: put_integer<uint8_t>(out, scalar, dtype, where); return;
-    case DType::kInt8: put_integer<int8_t>(out, scalar, dtype, where); return;
-    case DType::kInt16: put_integer<int16_t>(out, scalar, dtype, where); return;
-    case DType::kInt32: put_integer<int32_t>(out, scalar, dtype, where); return;
-    case DType::kInt64: put_integer<int64_t>(out, scalar, dtype, where); return;
+    case DType::kUInt8: put_integer<uint8_t>(out, scalar, dtype, place); return;
+    case DType::kInt8: put_integer<int8_t>(out, scalar, dtype, place); return;
+    case DType::kInt16: put_integer<int16_t>(out, scalar, dtype, place); return;
+    case DType::kInt32: put_integer<int32_t>(out, scalar, dtype, place); return;
+    case DType::kInt64: put_integer<int64_t>(out, scalar, dtype, place); return;
     case DType::kFloat16:
       put<uint16_t>(out, float_to_half(static_cast<float>(scalar.as_double())));
       return;
@@ -189,76 +227,61 @@ void store(std::byte* out, const Scalar& scalar, DType dtype, const std::string&
   }
 }
 
+/// The tensor of `values` (row-major); an element's place in a message is `where` and its index
+/// in `data_shape` (the nesting the values came in).
 Tensor build(const std::string& name, DType dtype, std::vector<int64_t> shape,
-             const std::vector<Scalar>& values, const std::vector<std::string>& leaf_pointers) {
+             const std::vector<Scalar>& values, const std::string& where,
+             const std::vector<int64_t>& data_shape) {
   Tensor tensor = Tensor::zeros(name, dtype, std::move(shape));
   REPLAY_CHECK(static_cast<int64_t>(values.size()) == tensor.numel());
   std::byte* out = tensor.mutable_data();
   const size_t width = dtype_size(dtype);
   for (size_t i = 0; i < values.size(); ++i, out += width) {
-    store(out, values[i], dtype, leaf_pointers[i]);
+    store(out, values[i], dtype, Place{&where, nullptr, &data_shape, i});
   }
   return tensor;
 }
 
-// Leaf pointers are only needed for messages; they are rebuilt cheaply from the flat index.
-std::vector<std::string> leaf_pointers_nested(const std::string& where,
-                                              const std::vector<int64_t>& shape, size_t count) {
-  std::vector<std::string> pointers(count);
-  std::vector<int64_t> index(shape.size(), 0);
-  for (size_t flat = 0; flat < count; ++flat) {
-    int64_t rest = static_cast<int64_t>(flat);
-    for (size_t d = shape.size(); d-- > 0;) {
-      index[d] = rest % shape[d];
-      rest /= shape[d];
-    }
-    std::string pointer = where;
-    for (int64_t i : index) pointer += "/" + std::to_string(i);
-    pointers[flat] = std::move(pointer);
-  }
-  return pointers;
-}
-
-}  // namespace
-
-bool is_json_tensor_object(const json& value) {
+template <class Json>
+bool is_tensor_object(const Json& value) {
   return value.is_object() && value.contains("dtype") && value.contains("shape") &&
          value.contains("data") && value["dtype"].is_string() && value["shape"].is_array();
 }
 
-Tensor tensor_from_json(const std::string& name, const json& value, const std::string& where) {
-  if (is_json_tensor_object(value)) {
-    const std::string& dtype_text = value["dtype"].get_ref<const std::string&>();
+template <class Json>
+Tensor decode_tensor(const std::string& name, const Json& value, const std::string& where) {
+  if (is_tensor_object(value)) {
+    const std::string& dtype_text = value["dtype"].template get_ref<const std::string&>();
     const std::optional<DType> dtype = dtype_from_name(dtype_text);
     if (!dtype) fail(where + "/dtype", "unknown dtype \"" + dtype_text + "\"");
     std::vector<int64_t> shape;
     int64_t expected = 1;
-    const json& shape_json = value["shape"];
+    const Json& shape_json = value["shape"];
     for (size_t d = 0; d < shape_json.size(); ++d) {
-      const json& dim = shape_json[d];
-      if (!dim.is_number_integer() || dim.get<int64_t>() < 0) {
+      const Json& dim = shape_json[d];
+      if (!dim.is_number_integer() || dim.template get<int64_t>() < 0) {
         fail(where + "/shape" + pointer_token(d),
              "expected a non-negative integer, got " + dim.dump());
       }
-      shape.push_back(dim.get<int64_t>());
+      shape.push_back(dim.template get<int64_t>());
       if (shape.back() != 0 && expected > std::numeric_limits<int64_t>::max() / shape.back()) {
         fail(where + "/shape", "shape " + shape_string(shape) + " is too large");
       }
       expected *= shape.back();
     }
     // "data" may be flat or nested (any rectangular nesting); its element count must match.
-    const json& data = value["data"];
+    const Json& data = value["data"];
     std::vector<Scalar> values;
     std::vector<int64_t> data_shape;
+    std::vector<int64_t> path;
     bool shape_known = false;
-    flatten(data, 0, &data_shape, &shape_known, where + "/data", &values);
+    const std::string data_where = where + "/data";
+    flatten(data, 0, &data_shape, &shape_known, data_where, &path, &values);
     if (static_cast<int64_t>(values.size()) != expected) {
       fail(where, "shape " + shape_string(shape) + " needs " + std::to_string(expected) +
                       " values, got " + std::to_string(values.size()));
     }
-    const std::vector<std::string> pointers =
-        leaf_pointers_nested(where + "/data", data_shape, values.size());
-    Tensor tensor = build(name, *dtype, std::move(shape), values, pointers);
+    Tensor tensor = build(name, *dtype, std::move(shape), values, data_where, data_shape);
     tensor.set_dtype_inferred(false);
     return tensor;
   }
@@ -275,8 +298,9 @@ Tensor tensor_from_json(const std::string& name, const json& value, const std::s
   }
   std::vector<Scalar> values;
   std::vector<int64_t> shape;
+  std::vector<int64_t> path;
   bool shape_known = false;
-  flatten(value, 0, &shape, &shape_known, where, &values);
+  flatten(value, 0, &shape, &shape_known, where, &path, &values);
   // Inference like numpy's: all bools -> bool; all integers -> int64; anything else float64.
   bool all_bool = !values.empty();
   bool all_int = !values.empty();
@@ -285,10 +309,23 @@ Tensor tensor_from_json(const std::string& name, const json& value, const std::s
     if (scalar.kind != Scalar::Kind::kInt && scalar.kind != Scalar::Kind::kBool) all_int = false;
   }
   const DType dtype = all_bool ? DType::kBool : all_int ? DType::kInt64 : DType::kFloat64;
-  const std::vector<std::string> pointers = leaf_pointers_nested(where, shape, values.size());
-  Tensor tensor = build(name, dtype, std::move(shape), values, pointers);
+  const std::vector<int64_t> data_shape = shape;
+  Tensor tensor = build(name, dtype, std::move(shape), values, where, data_shape);
   tensor.set_dtype_inferred(true);
   return tensor;
+}
+
+}  // namespace
+
+bool is_json_tensor_object(const json& value) { return is_tensor_object(value); }
+bool is_json_tensor_object(const nlohmann::ordered_json& value) { return is_tensor_object(value); }
+
+Tensor tensor_from_json(const std::string& name, const json& value, const std::string& where) {
+  return decode_tensor(name, value, where);
+}
+Tensor tensor_from_json(const std::string& name, const nlohmann::ordered_json& value,
+                        const std::string& where) {
+  return decode_tensor(name, value, where);
 }
 
 json tensor_to_json(const Tensor& tensor) {

@@ -14,6 +14,11 @@ namespace {
 const char* const kKnownKeys[] = {"version", "preprocess", "postprocess", "remote",
                                   "tolerances", "compare", "description"};
 
+/// A tensor has at most this many dimensions here (numpy's limit is 64).
+constexpr int64_t kMaxClassAxis = 64;
+/// top-k agreement over more classes than this is not a top-k (and k is an int).
+constexpr int64_t kMaxTopk = 1 << 20;
+
 [[noreturn]] void schema_error(const std::string& origin, const std::string& pointer,
                                const std::string& what) {
   fail_input("config.schema", origin + ": " + pointer + ": " + what);
@@ -29,11 +34,8 @@ std::vector<std::string> location_list(const nlohmann::json& value, const std::s
       schema_error(origin, at, "expected a JSON pointer such as \"/outputs\" or an output name");
     }
     if (item.get<std::string>()[0] == '/') {
-      try {
-        (void)nlohmann::json::json_pointer(item.get<std::string>());
-      } catch (const nlohmann::json::exception& e) {
-        schema_error(origin, at, std::string("invalid JSON pointer: ") + e.what());
-      }
+      const std::string problem = json_pointer_problem(item.get<std::string>());
+      if (!problem.empty()) schema_error(origin, at, "invalid JSON pointer: " + problem);
     }
     pointers.push_back(item.get<std::string>());
   };
@@ -63,8 +65,7 @@ Config parse_config(const nlohmann::json& document, const std::string& origin) {
     for (const char* candidate : kKnownKeys) known = known || key == candidate;
     if (!known) schema_error(origin, "/" + json_pointer_token(key), "unknown key");
   }
-  if (document.contains("version") &&
-      (!document["version"].is_number_integer() || document["version"].get<int>() != 1)) {
+  if (document.contains("version") && json_integer(document["version"], 1, 1) != 1) {
     schema_error(origin, "/version", "this replay reads config version 1");
   }
   Config config = default_config();
@@ -129,13 +130,13 @@ Config parse_config(const nlohmann::json& document, const std::string& origin) {
     const auto& compare = document["compare"];
     if (!compare.is_object()) schema_error(origin, "/compare", "expected an object");
     for (const auto& [key, value] : compare.items()) {
-      if (key == "class_axis" && value.is_number_integer()) {
-        config.compare.class_axis = value.get<int>();
+      if (key == "class_axis" && json_integer(value, -kMaxClassAxis, kMaxClassAxis)) {
+        config.compare.class_axis = static_cast<int>(*json_integer(value, -kMaxClassAxis, kMaxClassAxis));
         config.compare.class_scores = true;
       } else if (key == "class_scores" && value.is_boolean()) {
         config.compare.class_scores = value.get<bool>();
-      } else if (key == "topk" && value.is_number_integer() && value.get<int>() > 0) {
-        config.compare.topk = value.get<int>();
+      } else if (key == "topk" && json_integer(value, 1, kMaxTopk)) {
+        config.compare.topk = static_cast<int>(*json_integer(value, 1, kMaxTopk));
       } else {
         schema_error(origin, "/compare/" + key, "unknown key or wrong type");
       }

@@ -5,6 +5,7 @@
 // Postprocessors read the FIRST output tensor only (a model with several outputs puts its
 // scores first, or registers its own postprocessor); identity passes every output through.
 
+#include "harness/json_text.h"
 #include "harness/pipeline.h"
 
 #include <cmath>
@@ -223,7 +224,12 @@ std::map<std::string, PostprocessorFactory>& postprocessors() {
            if (!spec["axis"].is_number_integer()) {
              bad_spec("postprocess", "/axis", "expected an integer, got " + spec["axis"].dump());
            }
-           axis = spec["axis"].get<int64_t>();
+           const std::optional<int64_t> given = json_integer(spec["axis"], -64, 63);
+           if (!given) {
+             bad_spec("postprocess", "/axis",
+                      "expected an axis (-64..63), got " + spec["axis"].dump());
+           }
+           axis = *given;
          }
          return std::make_unique<ArgmaxPostprocessor>(axis);
        }},

@@ -516,7 +516,11 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
           // The capture's own error is reported with the capture.
         }
       }
-      if (first->capture) context.sample_meta = first->capture->meta;
+      // Only what a preflight reads: meta is free-form and may hold hundreds of MB.
+      if (first->capture && first->capture->meta.is_object() &&
+          first->capture->meta.contains("model_version")) {
+        context.sample_meta = {{"model_version", first->capture->meta["model_version"]}};
+      }
       context.management_url = options.management_url;
       context.transport_options = options.remote;
       ProtocolPreflight checked = parts.codec->preflight(*first_transport, context);

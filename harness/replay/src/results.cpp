@@ -257,12 +257,8 @@ void read_results(const std::string& path, const std::function<void(const json&)
     const bool complete = !in.eof();  // getline stopped at a newline
     json value;
     std::string problem;
-    try {
-      value = json::parse(line);
-    } catch (const json::parse_error& error) {
-      problem = short_parse_message(error);
-    } catch (const json::exception& error) {
-      problem = error.what();
+    if (std::optional<JsonProblem> found = parse_json_checked(line, &value)) {
+      problem = found->message;
     }
     if (!problem.empty()) {
       if (!complete) {

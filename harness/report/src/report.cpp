@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "harness/error.h"
+#include "harness/json_text.h"
+#include "harness/utf8.h"
 #include "harness/redact.h"
 #include "harness/replay.h"
 #include "harness/report.h"
@@ -350,9 +352,7 @@ nlohmann::json report_head(const ReplayRun& run) {
   return redact_json(head);
 }
 
-std::string dump(const nlohmann::json& value, int indent = -1) {
-  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string dump(const nlohmann::json& value, int indent = -1) { return dump_json(value, indent); }
 
 std::string xml_escape(const std::string& raw) {
   // Redacted before escaping: a secret holding '&' or '<' is found as it was registered.
@@ -444,11 +444,9 @@ void for_each_result_in_order(const ReplayRun& run,
   for (const auto& [seq, at] : index) {
     in.seekg(at);
     std::getline(in, line);
-    try {
-      on_line(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::exception&) {
-      // A line this run wrote is valid JSON; skip anything else rather than lose the report.
-    }
+    // A line this run wrote is valid JSON; skip anything else rather than lose the report.
+    nlohmann::json value = parse_json_or_discarded(line);
+    if (!value.is_discarded()) on_line(value);
   }
 }
 

@@ -25,6 +25,15 @@
 
 namespace replay {
 
+/// The most intra-op threads a backend may be given: 4 per hardware thread of this machine, at
+/// least 4 and never more than 256. More only adds start-up and scheduling cost (--threads 1000
+/// took 26 s for 3 rows; 100000 did not finish), so it is a usage error, not a request.
+int max_backend_threads();
+
+/// Throws Error kUsage "usage.threads" naming `flag` when `threads` is negative or above
+/// max_backend_threads(). 0 is LibTorch's default.
+void check_backend_threads(int64_t threads, const std::string& flag);
+
 /// How the local model runs: where, with how many threads, and reproductions of production
 /// mis-settings ("variants": `replay explain` and `replay bisect` run them, the fixture server's
 /// skews use them, users test a hypothesis with them). Every variant is off by default.

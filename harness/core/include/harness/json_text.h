@@ -2,6 +2,7 @@
 /// Reading text and JSON files with the errors users need: which file, which line and column.
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,9 +20,35 @@ inline constexpr size_t kMaxTextFileBytes = size_t{1} << 30;
 std::string read_text_file(const std::string& path, const std::string& area,
                            size_t max_bytes = kMaxTextFileBytes);
 
-/// Parses JSON. Throws Error(kind, "<area>.parse", "<origin>:LINE:COL: <what>").
-nlohmann::json parse_json_text(const std::string& text, const std::string& origin,
+/// The deepest nesting of arrays and objects replay reads in any JSON text (a capture, a
+/// request body, a logged stage, a remote answer, a config, a tensor file). Deeper text is
+/// refused while it is parsed, before anything walks it (README "Limits").
+inline constexpr size_t kMaxJsonDepth = 512;
+
+/// Why a JSON text was not parsed: where (0-based byte offset into the text) and what.
+struct JsonProblem {
+  size_t byte_offset = 0;
+  std::string message;
+};
+
+/// The one JSON parser of replay: nlohmann's, within kMaxJsonDepth, with a number beyond a
+/// double's range (1e400) reported as a problem like a syntax error. On success fills *out and
+/// returns nullopt; never throws for bad text.
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out);
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out);
+
+/// parse_json_checked, giving a discarded value (is_discarded()) for text that is not JSON.
+nlohmann::json parse_json_or_discarded(std::string_view text);
+
+/// "<origin>:LINE:COL: <message>" for a problem found in `text`.
+std::string json_problem_place(std::string_view text, const JsonProblem& problem,
+                               const std::string& origin);
+
+/// Parses JSON. Throws Error(kInput, "<area>.parse", "<origin>:LINE:COL: <what>").
+nlohmann::json parse_json_text(std::string_view text, const std::string& origin,
                                const std::string& area);
+nlohmann::ordered_json parse_ordered_json_text(std::string_view text, const std::string& origin,
+                                               const std::string& area);
 
 /// read_text_file + parse_json_text; errors are kInput.
 nlohmann::json read_json_file(const std::string& path, const std::string& area);
@@ -42,11 +69,39 @@ std::optional<std::vector<std::string>> json_pointer_tokens(std::string_view poi
 /// Used for redacted fields, which are named by pattern.
 bool json_pointer_matches(std::string_view pattern, std::string_view pointer, bool or_below);
 
+/// The integer `value` holds when it is a JSON integer within [min, max]; nullopt for anything
+/// else: a float, a string, or an integer that does not fit (4294967297 for an int is refused,
+/// never wrapped to 1). Every integer replay reads from a capture or a config goes through it.
+template <class Json>
+std::optional<int64_t> json_integer(const Json& value, int64_t min, int64_t max) {
+  if (value.is_number_unsigned()) {
+    const uint64_t number = value.template get<uint64_t>();
+    if (max < 0 || number > static_cast<uint64_t>(max)) return std::nullopt;
+    const auto fitted = static_cast<int64_t>(number);
+    if (fitted < min) return std::nullopt;
+    return fitted;
+  }
+  if (!value.is_number_integer()) return std::nullopt;
+  const int64_t number = value.template get<int64_t>();
+  if (number < min || number > max) return std::nullopt;
+  return number;
+}
+
+/// The value `pointer` (RFC 6901) names in `document`, or null when it names none. Unlike
+/// nlohmann's contains()/at(), never throws: an array index that is not a number, has a leading
+/// zero or does not fit (/outputs/99999999999999999999999) names nothing.
+const nlohmann::json* find_json_pointer(const nlohmann::json& document, std::string_view pointer);
+
+/// Why `pointer` cannot be a JSON pointer replay resolves, or "" when it can: not starting with
+/// '/', a bad '~' escape, or an all-digit token too long to be an array index (over 18 digits).
+std::string json_pointer_problem(std::string_view pointer);
+
 /// 1-based line and column of a byte offset in `text`.
 void line_column(std::string_view text, size_t byte_offset, size_t* line, size_t* column);
 
 /// nlohmann's parse_error message without its "[json.exception.parse_error.101] parse error at
 /// line 1, column 3: " prefix (we say line and column ourselves).
 std::string short_parse_message(const nlohmann::json::parse_error& error);
+std::string short_parse_message(const std::string& what);
 
 }  // namespace replay

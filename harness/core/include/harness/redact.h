@@ -16,6 +16,7 @@
 ///   truncating quoters (an error quoting the first 200 bytes of a body, nlohmann's "last read:
 ///   '...'") end a fragment. A short run of the secret's first characters can therefore still
 ///   show; the secret cannot.
+/// The result is always valid UTF-8 (valid_utf8, harness/utf8.h): an invalid byte is U+FFFD.
 /// Over-redaction (an ordinary word that happens to equal a secret) is accepted: a one-character
 /// secret hides that character everywhere.
 

@@ -13,12 +13,18 @@ namespace replay {
 
 /// True for {"dtype": ..., "shape": [...], "data": [...]} (the documented JSON tensor form).
 bool is_json_tensor_object(const nlohmann::json& value);
+bool is_json_tensor_object(const nlohmann::ordered_json& value);
 
 /// Parses the JSON tensor form or nested lists of numbers/bools (rectangular).
 /// Nested lists give float64 (any non-integer number), int64 (all integers) or bool, with
 /// dtype_inferred() set. JSON null elements become NaN (floating). `where` names the place in
 /// error messages ("capture.json: /stages/features/x"). Throws Error kInput "tensor.json".
+/// Decodes straight from the value given (either flavour: a capture's ordered_json is not copied
+/// first); at most 16 bytes per element besides the tensor, and an element's place is spelled
+/// only in a message.
 Tensor tensor_from_json(const std::string& name, const nlohmann::json& value,
+                        const std::string& where);
+Tensor tensor_from_json(const std::string& name, const nlohmann::ordered_json& value,
                         const std::string& where);
 
 /// The JSON tensor form; floats written so that they round-trip; NaN/Inf as the strings

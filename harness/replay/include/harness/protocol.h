@@ -107,7 +107,7 @@ struct ProtocolOptions {
 struct PreflightContext {
   const ModelInfo* local_model = nullptr;   ///< null without --local
   const DecodedRequest* sample = nullptr;   ///< the first capture's decoded request, if any
-  nlohmann::json sample_meta;               ///< the first capture's meta (model_version, ...)
+  nlohmann::json sample_meta;               ///< the first capture's meta's model_version, if any
   std::string management_url;               ///< TorchServe's management API, if given
   TransportOptions transport_options;       ///< for a second transport (management API)
 };
