@@ -72,6 +72,23 @@ std::string dump_capture(const Capture& capture) {
                                        nlohmann::ordered_json::error_handler_t::replace);
 }
 
+// nlohmann's number overflow (1e400) escaping parse_json_text as out_of_range.406 is issue 9's
+// "numbers that overflow a double" item, fixed in the JSON parser by another branch
+// (harden-input: parse errors with the file's id). Until that lands, this one exception is
+// tolerated here so that the fuzzers look for everything else; remove it after the merge.
+template <class Parse>
+bool parsed(Parse parse) {
+  try {
+    parse();
+    return true;
+  } catch (const Error&) {
+    return false;
+  } catch (const nlohmann::json::out_of_range& e) {
+    if (e.id != 406) throw;
+    return false;
+  }
+}
+
 std::string text_of(const uint8_t* data, size_t size) {
   return std::string(reinterpret_cast<const char*>(data), size);
 }
@@ -86,7 +103,7 @@ void capture(const uint8_t* data, size_t size) {
   if (!file.ok()) return;
   CaptureReadOptions options;
   if (choice > 0) options.format = static_cast<CaptureFormat>(choice - 1);
-  try {
+  parsed([&] {
     auto reader = open_capture_reader(file.path(), options);
     for (int i = 0; i < 100000; ++i) {
       const std::optional<Capture> next = reader->next();
@@ -94,23 +111,17 @@ void capture(const uint8_t* data, size_t size) {
       (void)dump_capture(*next);
     }
     (void)reader->take_warnings();
-  } catch (const Error&) {
-  }
+  });
   if (choice <= 1) {
-    try {
+    parsed([&] {
       for (const Capture& c : parse_captures(text, "fuzz")) (void)dump_capture(c);
-    } catch (const Error&) {
-    }
+    });
   }
 }
 
 void tensor_json(const uint8_t* data, size_t size) {
   nlohmann::json value;
-  try {
-    value = parse_json_text(text_of(data, size), "fuzz", "tensor");
-  } catch (const Error&) {
-    return;
-  }
+  if (!parsed([&] { value = parse_json_text(text_of(data, size), "fuzz", "tensor"); })) return;
   try {
     exercise(tensor_from_json("fuzz", value, "fuzz"));
   } catch (const Error&) {
@@ -158,20 +169,12 @@ void remote_response(const uint8_t* data, size_t size) {
     default: break;
   }
   response.body = text_of(data + 4, size - 4);
-  try {
-    const DecodedResponse decoded = codec.decode_response(response, "fuzz");
-    (void)decoded;
-  } catch (const Error&) {
-  }
+  parsed([&] { (void)codec.decode_response(response, "fuzz"); });
 }
 
 void config(const uint8_t* data, size_t size) {
   nlohmann::json document;
-  try {
-    document = parse_json_text(text_of(data, size), "fuzz", "config");
-  } catch (const Error&) {
-    return;
-  }
+  if (!parsed([&] { document = parse_json_text(text_of(data, size), "fuzz", "config"); })) return;
   try {
     (void)parse_config(document, "fuzz");
   } catch (const Error&) {
