@@ -60,6 +60,26 @@ TEST(CaptureWriter, LinesReadBackAsCaptures) {
   EXPECT_EQ(lines_of(path).size(), 1u);
 }
 
+// A header value or path that is not UTF-8 (a GoReplay record's raw bytes) is written with its
+// invalid bytes replaced, never an exception out of the JSON serialiser (the capture fuzz target
+// found it: tests/fuzz/regressions/capture/gor_header_invalid_utf8).
+TEST(CaptureWriter, InvalidUtf8OutsideBodiesIsReplaced) {
+  TempDir dir;
+  const std::string path = dir.file("out.jsonl");
+  {
+    CaptureWriter writer(path);
+    Capture capture = capture_of("u", 1);
+    capture.request.path = "/predict\xff";
+    capture.request.headers = {{"X-Name", "caf\xc3"}};
+    EXPECT_NO_THROW(writer.write(capture));
+  }
+  const auto captures = parse_captures(testing::read_file(path), path);
+  ASSERT_EQ(captures.size(), 1u);
+  EXPECT_EQ(captures[0].request.path, "/predict\xef\xbf\xbd");
+  ASSERT_EQ(captures[0].request.headers.size(), 1u);
+  EXPECT_EQ(captures[0].request.headers[0].second, "caf\xef\xbf\xbd");
+}
+
 TEST(CaptureWriter, RotatesBySize) {
   TempDir dir;
   const std::string path = dir.file("captures.jsonl");

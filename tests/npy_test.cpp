@@ -167,6 +167,19 @@ TEST(Npy, FifoIsRefusedWithoutBlocking) {
   EXPECT_EQ(error_of(fifo), "[replay.tensor.npy] " + fifo + ": not a regular file");
 }
 
+// A member whose declared size its compressed bytes cannot hold is refused before anything is
+// allocated (the npz fuzz target found a 536-byte archive asking for 4 GB).
+TEST(Npz, DeclaredSizeBeyondTheArchiveIsRefused) {
+  const std::string path = testing::source_path("tests/fuzz/regressions/npz/declared_size_4g");
+  try {
+    read_npz(path);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.id(), "tensor.npz");
+    EXPECT_NE(e.message().find("corrupt member: it declares"), std::string::npos) << e.message();
+  }
+}
+
 TEST(Npz, ArraysByNameRoundTrip) {
   TempDir dir;
   write_npz(dir.file("z.npz"), {Tensor::from_doubles("logits", DType::kFloat32, {2}, {1, 2}),

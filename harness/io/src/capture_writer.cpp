@@ -63,7 +63,14 @@ void CaptureWriter::rotate() {
   open_file(/*truncate=*/true);
 }
 
-void CaptureWriter::write(const Capture& capture) { write_line(capture_to_json(capture).dump()); }
+void CaptureWriter::write(const Capture& capture) {
+  // Bodies that are not UTF-8 are stored as body_base64 (capture_to_json); a header value or
+  // path that is not (an imported GoReplay or HAR record's obs-text bytes) has its invalid bytes
+  // replaced by U+FFFD rather than ending the import with an internal error (found by the
+  // capture fuzz target, tests/fuzz/regressions/capture/).
+  write_line(capture_to_json(capture).dump(-1, ' ', false,
+                                           nlohmann::ordered_json::error_handler_t::replace));
+}
 
 void CaptureWriter::write_line(const std::string& line) {
   std::string text;

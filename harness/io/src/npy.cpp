@@ -309,6 +309,10 @@ std::vector<Tensor> read_npz(const std::string& path) {
     fail_input("tensor.npz", path + ": cannot open as a zip archive: " + message);
   }
   std::unique_ptr<zip_t, int (*)(zip_t*)> closer(archive, zip_close);
+  // No member's compressed bytes can exceed the archive's.
+  struct stat archive_info {};
+  const zip_uint64_t archive_bytes =
+      ::stat(path.c_str(), &archive_info) == 0 ? static_cast<zip_uint64_t>(archive_info.st_size) : 0;
   std::vector<Tensor> tensors;
   const zip_int64_t entries = zip_get_num_entries(archive, 0);
   for (zip_int64_t i = 0; i < entries; ++i) {
@@ -317,6 +321,20 @@ std::vector<Tensor> read_npz(const std::string& path) {
     std::string member = stat.name;
     if (member.size() < 4 || member.compare(member.size() - 4, 4, ".npy") != 0) continue;
     const std::string where = path + ":" + member;
+    // The declared size comes from the archive: never allocate past what its bytes can hold.
+    // Deflate expands at most 1032:1; a stored member is its compressed size.
+    const bool sizes_known = (stat.valid & ZIP_STAT_SIZE) && (stat.valid & ZIP_STAT_COMP_SIZE) &&
+                             stat.comp_size <= archive_bytes;
+    const zip_uint64_t most =
+        !sizes_known ? 0
+        : stat.comp_method == ZIP_CM_STORE ? stat.comp_size
+        : stat.comp_size > (UINT64_MAX - 64) / 1032 ? UINT64_MAX
+                                                    : stat.comp_size * 1032 + 64;
+    if (!sizes_known || stat.size > most) {
+      fail_input("tensor.npz", where + ": corrupt member: it declares " +
+                                   std::to_string(stat.size) + " bytes from " +
+                                   std::to_string(stat.comp_size) + " compressed");
+    }
     auto buffer = std::shared_ptr<std::byte[]>(new std::byte[stat.size == 0 ? 1 : stat.size]);
     zip_file_t* file = zip_fopen_index(archive, static_cast<zip_uint64_t>(i), 0);
     if (file == nullptr) fail_input("tensor.npz", where + ": cannot read the member");
