@@ -18,6 +18,7 @@
 ///   Replayer replayer(parts, default_backend_factory()->open("m.pt", {}), make_transport(url, {}));
 ///   CaptureOutcome outcome = replayer.replay(capture);
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -106,9 +107,9 @@ class Replayer {
 
  private:
   Trace local_trace(const Capture& capture, const DecodedRequest& decoded) const;
-  /// `summary` receives the codec's description of what the response held.
+  /// `summary` receives the codec's (lazy) description of what the response held.
   Trace remote_trace(const Capture& capture, const DecodedRequest& decoded, const Trace& local,
-                     CaptureOutcome* outcome, std::string* summary);
+                     CaptureOutcome* outcome, std::function<std::string()>* summary);
 
   ReplayParts parts_;
   std::shared_ptr<LocalBackend> backend_;
