@@ -7,6 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+
+#include "harness/error.h"
+#include "harness/replayer.h"
+#include "harness/results.h"
 
 namespace replay {
 namespace {
@@ -141,6 +146,127 @@ TEST(Aggregate, NoiseFloorPerTensor) {
   EXPECT_EQ(t.within_noise, 2);
   EXPECT_DOUBLE_EQ(t.noise_floor, 0.004);
   EXPECT_EQ(a.to_json()["by_tensor"][0]["within_noise"], 2);
+}
+
+// The run feeds its own captures to the aggregates directly (add(outcome, ...)); that must give
+// exactly what reading their result lines back gives (add(line)), as `replay merge` and
+// --resume do. Outcomes that reach every branch: errors of both kinds, a divergence with a
+// histogram and a non-finite error, noise floors (one structural), baseline classes, columns
+// with moments and ordinal counts, NaN and remote latencies.
+TEST(Aggregate, AnOutcomeAddsAsItsResultLineReadsBack) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  auto comparison = [](const std::string& name, bool passed, double error,
+                       std::optional<double> floor, std::vector<std::string> findings = {}) {
+    TensorComparison c;
+    c.name = name;
+    c.passed = passed;
+    c.bit_identical = passed && error == 0 && !floor;
+    c.total = 6;
+    c.mismatched = passed ? 0 : 2;
+    c.max_abs_error = error;
+    c.noise_floor = floor;
+    c.abs_error_histogram.assign(kHistogramBuckets, 0);
+    c.abs_error_histogram[passed ? 0 : kHistogramBuckets - 1] = 6;
+    for (const std::string& id : findings) c.findings.push_back({id, "a finding"});
+    return c;
+  };
+  auto stage = [](Stage id, StageVerdict verdict, std::vector<TensorComparison> tensors) {
+    StageDiff s;
+    s.stage = id;
+    s.verdict = verdict;
+    s.tensors = std::move(tensors);
+    return s;
+  };
+  auto column = [nan](int64_t index, const std::string& transform, double mean, int64_t mismatched) {
+    ColumnDiff c;
+    c.index = index;
+    c.column = "col" + std::to_string(index);
+    c.transform = transform;
+    if (transform == "onehot") c.category = "DE";
+    c.rows = 2;
+    c.mismatched_rows = mismatched;
+    c.max_abs_diff = mismatched > 0 ? 0.5 : 0.0;
+    c.local_count = c.remote_count = 2;
+    c.local_mean = mean;
+    c.remote_mean = mean + 0.25;
+    c.local_m2 = 0.5;
+    c.remote_m2 = mean == 0 ? nan : 0.75;
+    if (transform == "ordinal") {
+      c.local_counts = {{0, 1}, {2, 1}};
+      c.remote_counts = {{2, 2}};
+    }
+    return c;
+  };
+  std::vector<CaptureOutcome> outcomes(6);
+  std::vector<std::string> classes = {"", "new", "known", "same", "fixed", ""};
+  for (size_t i = 0; i < outcomes.size(); ++i) {
+    CaptureOutcome& o = outcomes[i];
+    o.id = "c" + std::to_string(i);
+    o.origin = "captures.jsonl:" + std::to_string(i + 1);
+    o.verdict = CaptureVerdict::kEquivalent;
+    o.local_ms = 0.25 * static_cast<double>(i + 1);
+    o.remote_ms = i % 2 == 0 ? 3.0 + static_cast<double>(i) : 0.0;
+    o.diffs.stages = {stage(Stage::kFeatures, StageVerdict::kEqual, {comparison("features", true, 0, {})}),
+                      stage(Stage::kOutputs, StageVerdict::kEqual, {comparison("output", true, 0, {})})};
+    o.columns = {column(0, "standard", 0.1 * static_cast<double>(i), 0),
+                 column(3, "onehot", 0.5, static_cast<int64_t>(i % 2)),
+                 column(7, "ordinal", 1.0, 0)};
+  }
+  outcomes[1].verdict = CaptureVerdict::kDiverged;
+  outcomes[1].diffs.stages[1] = stage(Stage::kOutputs, StageVerdict::kDiverged,
+                                      {comparison("output", false, 0.25, {}),
+                                       comparison("logits", false, inf, {})});
+  outcomes[1].diffs.first_divergence = 1;
+  outcomes[2].verdict = CaptureVerdict::kDiverged;
+  outcomes[2].diffs.stages[0] = stage(Stage::kFeatures, StageVerdict::kWithinNoise,
+                                      {comparison("features", false, 0.001, 0.002)});
+  outcomes[2].diffs.stages[1] = stage(Stage::kOutputs, StageVerdict::kDiverged,
+                                      {comparison("output", false, 0.001, 0.002, {"shape_mismatch"})});
+  outcomes[2].diffs.first_divergence = 1;
+  outcomes[3].verdict = CaptureVerdict::kError;
+  outcomes[3].error_id = "capture.parse";
+  outcomes[3].error_exit_code = kExitBadInput;
+  outcomes[3].diffs = {};
+  outcomes[3].columns.clear();
+  outcomes[3].local_ms = nan;
+  outcomes[4].verdict = CaptureVerdict::kError;
+  outcomes[4].error_id = "remote.reset";
+  outcomes[4].error_exit_code = kExitRemote;
+  outcomes[5].diffs.stages[1].tensors[0] = comparison("output", true, 0, nan);
+
+  RunAggregates direct, read_back;
+  for (size_t i = outcomes.size(); i-- > 0;) {  // out of order, as workers finish
+    direct.add(outcomes[i], i, classes[i]);
+    json result = result_line(outcomes[i], i, i + 1);
+    if (!classes[i].empty()) result["baseline"] = classes[i];
+    read_back.add(json::parse(result.dump()));
+  }
+  EXPECT_EQ(direct.to_json().dump(2), read_back.to_json().dump(2));
+  EXPECT_EQ(direct.exit_code(), read_back.exit_code());
+  EXPECT_EQ(direct.local_ms.count(), read_back.local_ms.count());
+  EXPECT_EQ(direct.remote_ms.count(), read_back.remote_ms.count());
+  EXPECT_EQ(direct.remote_ms.quantile(0.5), read_back.remote_ms.quantile(0.5));
+  EXPECT_EQ(direct.abs_error_histogram, read_back.abs_error_histogram);
+  EXPECT_EQ(direct.baseline_ids, read_back.baseline_ids);
+  EXPECT_EQ(direct.failing_ids, read_back.failing_ids);
+  EXPECT_EQ(direct.failing_seqs, read_back.failing_seqs);
+  ASSERT_EQ(direct.columns.size(), read_back.columns.size());
+  for (const auto& [index, c] : direct.columns) {
+    const ColumnAggregate& r = read_back.columns.at(index);
+    EXPECT_EQ(c.local_counts, r.local_counts);
+    EXPECT_EQ(c.remote_counts, r.remote_counts);
+    EXPECT_EQ(c.remote.m2, r.remote.m2);
+    EXPECT_EQ(c.category, r.category);
+  }
+  // The test reaches what it claims to.
+  EXPECT_EQ(direct.error_ids.size(), 2u);
+  EXPECT_EQ(direct.tensors.at("outputs/output").within_noise, 0);
+  EXPECT_EQ(direct.tensors.at("features/features").within_noise, 1);
+  EXPECT_EQ(direct.tensors.at("outputs/output").first_divergence +
+                direct.tensors.at("outputs/logits").first_divergence,
+            2);
+  EXPECT_EQ(direct.baseline_counts.at("known"), 1);
 }
 
 }  // namespace

@@ -718,7 +718,7 @@ TEST(KserveV2Stages, FloatsAreOutputsIntegersArePairedByEvidenceDebugOutputsAreT
   EXPECT_EQ(decoded.fields[2].tensors[0].name(), "x");
   EXPECT_EQ(decoded.fields[3].stage, Stage::kPayload);
   EXPECT_EQ(decoded.fields[3].tensors[0].name(), "payload");
-  EXPECT_NE(decoded.summary.find("logits FP32 [1, 2]"), std::string::npos);
+  EXPECT_NE(decoded.summary().find("logits FP32 [1, 2]"), std::string::npos);
 }
 
 TEST(KserveV2Stages, TheConfigNamesOutputsAndAMissingOneIsAnError) {

@@ -44,7 +44,7 @@ class JsonCodec final : public ProtocolCodec {
       fail_remote("remote.parse", error.message() + " (the body is not valid JSON; " +
                                       std::to_string(response.body.size()) + " bytes)");
     }
-    return json_response_fields(document, options_, where);
+    return json_response_fields(std::move(document), options_, where);
   }
 
  private:

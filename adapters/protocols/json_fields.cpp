@@ -1,6 +1,7 @@
 #include "json_fields.h"
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "harness/error.h"
@@ -144,10 +145,9 @@ std::string summarise_json(const json& document) {
   return phrase(document) + " as the whole body";
 }
 
-DecodedResponse json_response_fields(const json& document, const ProtocolOptions& options,
+DecodedResponse json_response_fields(json document, const ProtocolOptions& options,
                                      const std::string& where) {
   DecodedResponse response;
-  response.summary = summarise_json(document);
   std::set<std::string> used;  // top-level keys consumed by a pointer
   auto note_used = [&](const std::string& pointer) {
     const size_t next = pointer.find('/', 1);
@@ -201,6 +201,11 @@ DecodedResponse json_response_fields(const json& document, const ProtocolOptions
   } else if (document.is_array()) {
     response.fields.push_back(make_field("(the whole body)", "response", document, where, true));
   }
+  // The fields hold copies of what they took from the document, so it can move into the
+  // summary's closure.
+  response.summarise = [held = std::make_shared<const json>(std::move(document))] {
+    return summarise_json(*held);
+  };
   return response;
 }
 

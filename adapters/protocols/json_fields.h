@@ -15,8 +15,9 @@ namespace replay {
 /// Fields of `document` for pairing. `where` names the response in error messages. A value in
 /// the JSON tensor form ({"dtype", "shape", "data"}) whose data does not match its shape is
 /// Error kRemote "remote.schema"; a value that is not a tensor is kept as JSON.
-DecodedResponse json_response_fields(const nlohmann::json& document,
-                                     const ProtocolOptions& options, const std::string& where);
+/// The response keeps `document` (moved in) for its summary, which is made only when asked.
+DecodedResponse json_response_fields(nlohmann::json document, const ProtocolOptions& options,
+                                     const std::string& where);
 
 /// A stage value found in a response: one tensor (JSON tensor form or nested lists) or an
 /// object of named tensors. Throws Error kInput "tensor.json" when it is not.

@@ -444,7 +444,7 @@ class KserveV2Codec final : public ProtocolCodec {
     for (const std::string& name : request.requested_outputs) {
       if (std::find(present.begin(), present.end(), output_location(name)) == present.end()) {
         fail_remote("remote.schema", where + " response: the request asked for output '" + name +
-                                         "', which the response lacks (" + response.summary + ")");
+                                         "', which the response lacks (" + response.summary() + ")");
       }
     }
   }
@@ -592,12 +592,13 @@ class KserveV2Codec final : public ProtocolCodec {
                                       find_header(response.headers, v2::kHeaderLengthHeader), site);
     DecodedResponse out;
     std::vector<std::string> names;
+    std::string summary;
     for (const V2Tensor& output : answer.outputs) {
       names.push_back(output.name);
-      out.summary +=
-          (out.summary.empty() ? "outputs " : ", ") + output.name + " " + v2::describe(output);
+      summary += (summary.empty() ? "outputs " : ", ") + output.name + " " + v2::describe(output);
     }
-    if (out.summary.empty()) out.summary = "no outputs";
+    if (summary.empty()) summary = "no outputs";
+    out.summarise = [summary] { return summary; };
 
     // The config's output names, per stage: the first present wins (as pointers do for JSON).
     std::array<std::string, kStageCount> configured;
@@ -615,7 +616,7 @@ class KserveV2Codec final : public ProtocolCodec {
         fail_remote("remote.schema",
                     site.where + ": the config's remote.stages." + std::string(spec.name) +
                         " names " + (wanted.size() == 1 ? "output " : "outputs ") +
-                        list_names(wanted) + ", which the response lacks (" + out.summary + ")");
+                        list_names(wanted) + ", which the response lacks (" + summary + ")");
       }
     }
     const bool outputs_configured = options_.stage_configured[static_cast<size_t>(Stage::kOutputs)];

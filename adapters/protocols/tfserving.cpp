@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <memory>
 #include <regex>
 #include <set>
 
@@ -588,7 +589,6 @@ class TfServingCodec final : public ProtocolCodec {
         row ? row_outputs(document["predictions"], where) : columnar_outputs(document["outputs"]);
 
     DecodedResponse decoded;
-    decoded.summary = summarise_json(document);
     if (row && document.contains("outputs")) {
       decoded.notes.push_back(
           "the response holds both \"predictions\" and \"outputs\"; "
@@ -598,6 +598,10 @@ class TfServingCodec final : public ProtocolCodec {
     for (const ResponseOutput& output : outputs) {
       decoded.fields.push_back(output_field(output, where));
     }
+    // Made only when an error message asks for it; the fields hold copies of what they took.
+    decoded.summarise = [held = std::make_shared<const json>(std::move(document))] {
+      return summarise_json(*held);
+    };
     return decoded;
   }
 

@@ -247,7 +247,7 @@ class TorchServeCodec final : public ProtocolCodec {
         check_numeric_lists(value, "/" + json_pointer_token(key), where);
       }
     }
-    return json_response_fields(document, options_, where);
+    return json_response_fields(std::move(document), options_, where);
   }
 
   ProtocolPreflight preflight(Transport& transport,

@@ -213,7 +213,7 @@ void check_response_cases(const std::string& protocol, const ProtocolVector& vec
     }
     ASSERT_TRUE(what.empty()) << where << ": " << what;
     const json& fields = expect["fields"];
-    ASSERT_EQ(decoded.fields.size(), fields.size()) << where << ": " << decoded.summary;
+    ASSERT_EQ(decoded.fields.size(), fields.size()) << where << ": " << decoded.summary();
     for (size_t i = 0; i < fields.size(); ++i) {
       const ResponseField& field = decoded.fields[i];
       const std::string at = where + " field " + std::to_string(i);
@@ -234,9 +234,9 @@ void check_response_cases(const std::string& protocol, const ProtocolVector& vec
       }
     }
     if (expect.contains("summary_contains")) {
-      EXPECT_NE(decoded.summary.find(expect["summary_contains"].get<std::string>()),
+      EXPECT_NE(decoded.summary().find(expect["summary_contains"].get<std::string>()),
                 std::string::npos)
-          << where << ": " << decoded.summary;
+          << where << ": " << decoded.summary();
     }
   }
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "harness/error.h"
+#include "harness/replayer.h"
 
 namespace replay {
 namespace {
@@ -46,6 +47,10 @@ void list_by_seq(int64_t seq, const std::string& id, std::vector<int64_t>* seqs,
     ids->pop_back();
   }
 }
+
+// A figure as it reads back from a result line: json_number writes a non-finite one as a
+// string, which number_or then takes as missing.
+double finite_or_zero(double value) { return std::isfinite(value) ? value : 0.0; }
 
 }  // namespace
 
@@ -211,6 +216,104 @@ void RunAggregates::add(const json& line) {
       add_counts(column.value("local_counts", json()), &aggregate.local_counts);
       add_counts(column.value("remote_counts", json()), &aggregate.remote_counts);
     }
+  }
+}
+
+void RunAggregates::add(const CaptureOutcome& outcome, size_t seq_in, const std::string& klass) {
+  // Mirrors add(const json&) over result_line()'s fields; a unit test holds the two equal.
+  ++captures;
+  const bool counts_as_new = klass.empty() || klass == "new";
+  const int64_t seq = static_cast<int64_t>(seq_in);
+  if (!klass.empty()) {
+    with_baseline = true;
+    ++baseline_counts[klass];
+    if (klass != "same") list_by_seq(seq, outcome.id, &baseline_seqs[klass], &baseline_ids[klass]);
+  }
+  if (outcome.verdict == CaptureVerdict::kEquivalent) {
+    ++equivalent;
+  } else if (outcome.verdict == CaptureVerdict::kDiverged) {
+    ++diverged;
+    if (counts_as_new) ++new_diverged;
+  } else {
+    ++error;
+    ++error_ids[outcome.error_id];
+    const bool remote = outcome.error_exit_code == kExitRemote;
+    ++(remote ? remote_errors : input_errors);
+    if (counts_as_new) ++(remote ? new_remote_errors : new_input_errors);
+  }
+  if (outcome.verdict != CaptureVerdict::kEquivalent) {
+    list_by_seq(seq, outcome.id, &failing_seqs, &failing_ids);
+  }
+  local_ms.add(outcome.local_ms);
+  if (outcome.remote_ms > 0) remote_ms.add(outcome.remote_ms);
+
+  const std::optional<size_t> first_index = outcome.diffs.first_divergence;
+  std::string first_key;
+  if (first_index) {
+    const StageDiff& stage = outcome.diffs.stages[*first_index];
+    const TensorComparison* worst = stage.worst();
+    first_key = std::string(stage_name(stage.stage)) + "/" +
+                (worst != nullptr ? worst->name : std::string("(payload)"));
+  }
+  for (size_t s = 0; s < outcome.diffs.stages.size(); ++s) {
+    const StageDiff& stage = outcome.diffs.stages[s];
+    const std::string_view name = stage_name(stage.stage);
+    StageCounts& counts = stages[static_cast<size_t>(stage.stage)];
+    const std::string_view stage_verdict = stage_verdict_name(stage.verdict);
+    if (stage_verdict == "equal") ++counts.equal;
+    if (stage_verdict == "within_tolerance") ++counts.within_tolerance;
+    if (stage_verdict == "within_noise") ++counts.within_noise;
+    if (stage_verdict == "diverged") ++counts.diverged;
+    if (stage_verdict == "not_observed") ++counts.not_observed;
+    if (first_index && outcome.diffs.stages[*first_index].stage == stage.stage) {
+      ++counts.first_divergence;
+    }
+    for (const TensorComparison& tensor : stage.tensors) {
+      const std::string key = std::string(name) + "/" + tensor.name;
+      TensorAggregate& aggregate = tensors[key];
+      aggregate.stage = std::string(name);
+      aggregate.tensor = tensor.name;
+      ++aggregate.compared;
+      const double max_abs_error = finite_or_zero(tensor.max_abs_error);
+      if (!tensor.passed) {
+        ++aggregate.failed;
+        aggregate.max_abs_error = std::max(aggregate.max_abs_error, max_abs_error);
+        const size_t buckets = std::min(tensor.abs_error_histogram.size(), abs_error_histogram.size());
+        for (size_t i = 0; i < buckets; ++i) {
+          abs_error_histogram[i] += static_cast<int64_t>(tensor.abs_error_histogram[i]);
+        }
+      }
+      if (tensor.noise_floor) {
+        const double floor = finite_or_zero(*tensor.noise_floor);
+        ++aggregate.noise_measured;
+        aggregate.noise_floor = std::max(aggregate.noise_floor, floor);
+        bool structural = false;
+        for (const Finding& finding : tensor.findings) {
+          structural |= finding.id == "shape_mismatch" || finding.id == "nan_one_side" ||
+                        finding.id == "inf_one_side";
+        }
+        if (!tensor.passed && floor > 0 && !structural && max_abs_error <= floor) {
+          ++aggregate.within_noise;
+        }
+      }
+      if (key == first_key) ++aggregate.first_divergence;
+    }
+  }
+  for (const ColumnDiff& column : outcome.columns) {
+    ColumnAggregate& aggregate = columns[column.index];
+    aggregate.index = column.index;
+    aggregate.column = column.column;
+    aggregate.transform = column.transform;
+    aggregate.category = column.category;
+    aggregate.mismatched_rows += column.mismatched_rows;
+    aggregate.mismatched_captures += column.mismatched_rows > 0;
+    aggregate.max_abs_diff = std::max(aggregate.max_abs_diff, finite_or_zero(column.max_abs_diff));
+    aggregate.local.merge(column.local_count, finite_or_zero(column.local_mean),
+                          finite_or_zero(column.local_m2));
+    aggregate.remote.merge(column.remote_count, finite_or_zero(column.remote_mean),
+                           finite_or_zero(column.remote_m2));
+    for (const auto& [category, count] : column.local_counts) aggregate.local_counts[category] += count;
+    for (const auto& [category, count] : column.remote_counts) aggregate.remote_counts[category] += count;
   }
 }
 

@@ -390,7 +390,7 @@ json ReplayRun::record(CaptureOutcome outcome, size_t seq, size_t line,
                        const std::string& baseline_class) {
   json result = result_line(outcome, seq, line);
   if (!baseline_class.empty()) result["baseline"] = baseline_class;
-  aggregates.add(result);
+  aggregates.add(outcome, seq, baseline_class);
   // Keep the first capture, and the first kDetailedCaptures that did not pass, by position.
   const bool failing = outcome.verdict != CaptureVerdict::kEquivalent;
   const auto position = std::lower_bound(capture_seqs.begin(), capture_seqs.end(), seq);

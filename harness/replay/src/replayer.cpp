@@ -281,7 +281,8 @@ Trace Replayer::local_trace(const Capture& capture, const DecodedRequest& decode
 }
 
 Trace Replayer::remote_trace(const Capture& capture, const DecodedRequest& decoded,
-                             const Trace& local, CaptureOutcome* outcome, std::string* summary) {
+                             const Trace& local, CaptureOutcome* outcome,
+                             std::function<std::string()>* summary) {
   Trace trace;
   trace.side = "remote";
   std::optional<DecodedResponse> response;
@@ -328,7 +329,7 @@ Trace Replayer::remote_trace(const Capture& capture, const DecodedRequest& decod
     for (const std::string& note : response->notes) trace.warnings.push_back(note);
   }
   fill_from_capture_stages(capture, &trace);
-  if (response) *summary = response->summary;
+  if (response) *summary = std::move(response->summarise);
   return trace;
 }
 
@@ -353,7 +354,7 @@ CaptureOutcome Replayer::replay_impl(const Capture& capture, int noise_runs,
     const DecodedRequest decoded = parts_.codec->decode_request(capture.request, capture.origin);
     const Trace local = local_trace(capture, decoded);
     outcome.local_ms = local.elapsed_ms;
-    std::string summary;
+    std::function<std::string()> summary;
     const Trace remote = remote_trace(capture, decoded, local, &outcome, &summary);
     outcome.remote_ms = remote.elapsed_ms;
     // Fields redacted when the capture was made are never a payload divergence.
@@ -365,7 +366,7 @@ CaptureOutcome Replayer::replay_impl(const Capture& capture, int noise_runs,
       for (int run = 0; run < noise_runs; ++run) {
         add_spread(local, local_trace(capture, decoded), &local_noise);
         CaptureOutcome scratch;
-        std::string unused;
+        std::function<std::string()> unused;
         add_spread(remote, remote_trace(capture, decoded, local, &scratch, &unused), &remote_noise);
         outcome.attempts += scratch.attempts;
       }
@@ -378,8 +379,8 @@ CaptureOutcome Replayer::replay_impl(const Capture& capture, int noise_runs,
                             remote.warnings.end());
     if (!anything_compared(outcome.diffs)) {
       // "Equivalent" needs something compared on both sides.
-      const std::string held = summary.empty() ? std::string("nothing the protocol could read")
-                                               : summary;
+      const std::string said = summary ? summary() : std::string();
+      const std::string held = said.empty() ? std::string("nothing the protocol could read") : said;
       std::string message = capture.origin + ": nothing could be compared: no stage was observed "
                             "on both sides. The " +
                             std::string(transport_ ? "response" : "capture") + " held " + held;

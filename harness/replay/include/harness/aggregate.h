@@ -20,6 +20,8 @@
 
 namespace replay {
 
+struct CaptureOutcome;
+
 /// Latencies in a log-bucketed histogram (1% resolution from 1 µs to ~3 h): percentiles in
 /// constant memory.
 class LatencyHistogram {
@@ -104,6 +106,10 @@ struct RunAggregates {
 
   /// Adds one result line (results.h).
   void add(const nlohmann::json& line);
+  /// Adds one capture as add(result_line(outcome, seq, ...) with "baseline": baseline_class
+  /// when that is not empty) would, without reading the line back: the run's own captures
+  /// (issue 10's profile: reading each line back cost a quarter of an offline replay).
+  void add(const CaptureOutcome& outcome, size_t seq, const std::string& baseline_class);
   /// 0 every capture equivalent; 1 a divergence; 3 before 2 for errors. With a baseline, only
   /// new divergences and new errors count.
   int exit_code() const;

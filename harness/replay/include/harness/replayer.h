@@ -134,9 +134,9 @@ class Replayer {
  private:
   Trace local_trace(const Capture& capture, const DecodedRequest& decoded) const;
   CaptureOutcome replay_impl(const Capture& capture, int noise_runs, TracedReplay* traced);
-  /// `summary` receives the codec's description of what the response held.
+  /// `summary` receives the codec's (lazy) description of what the response held.
   Trace remote_trace(const Capture& capture, const DecodedRequest& decoded, const Trace& local,
-                     CaptureOutcome* outcome, std::string* summary);
+                     CaptureOutcome* outcome, std::function<std::string()>* summary);
 
   ReplayParts parts_;
   std::shared_ptr<LocalBackend> backend_;
