@@ -1,5 +1,6 @@
 // The secrets registry and the redaction every sink applies last.
 #include "harness/redact.h"
+#include "harness/transport.h"
 #include "harness/utf8.h"
 
 #include <algorithm>
@@ -49,26 +50,6 @@ std::string xml_escaped(std::string_view secret) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decoded(std::string_view text) {
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-        hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
 
 /// host, host:port, [v6], [v6]:port (the port possibly empty).
 bool looks_like_host_port(std::string_view authority) {
@@ -234,7 +215,7 @@ void register_url_secrets(std::string_view url) {
   if (!password) return;
   const std::string_view raw = url.substr(password->first, password->second - password->first);
   register_secret(raw);
-  register_secret(percent_decoded(raw));
+  register_secret(percent_decode(raw));
 }
 
 std::string redact_url(std::string_view url) {

@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include "harness/base64.h"
+#include "harness/transport.h"
 #include "harness/error.h"
 #include "importers.h"
 #include "json_spans.h"
@@ -25,27 +26,6 @@ std::string lower(std::string_view text) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-        hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
 
 // The media type without parameters declares JSON: */json or */*+json (CloudEvents JSON format
 // 3.1); an absent content type counts as application/json.

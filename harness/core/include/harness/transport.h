@@ -127,6 +127,9 @@ std::unique_ptr<Transport> make_transport(const std::string& url, const Transpor
 /// The scheme of a URL ("http"), lower-cased, or "" when it has none.
 std::string url_scheme(const std::string& url);
 
+/// RFC 3986 percent-decoding: "%41" is "A"; a '%' not followed by two hex digits stays as it is.
+std::string percent_decode(std::string_view text);
+
 /// RFC 9110 token (1*tchar): what a method and a header name must be.
 bool is_http_token(std::string_view text);
 /// A header value that can be sent as it is: no CR, LF or NUL (which would end the header line
