@@ -579,6 +579,24 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   std::vector<std::thread> workers;
   std::mutex open_mutex;  // backends and transports open one at a time (clear errors)
   std::vector<std::string> worker_errors;
+  // The streak of transport failures is counted where the replays finish, in the order they
+  // finish: counted by the recorder, a worker would run ahead of it by the results queue and
+  // replay captures against a remote already known to be dead.
+  std::mutex streak_mutex;
+  int consecutive_failures = 0;
+  std::string streak_reason;
+  auto count_failure = [&](const CaptureOutcome& outcome) {
+    const bool failure = is_transport_failure(outcome);
+    std::lock_guard<std::mutex> lock(streak_mutex);
+    consecutive_failures = failure ? consecutive_failures + 1 : 0;
+    if (options.max_consecutive_errors > 0 &&
+        consecutive_failures >= options.max_consecutive_errors && streak_reason.empty()) {
+      streak_reason = std::to_string(consecutive_failures) +
+                      " consecutive transport failures (the last: " + outcome.error_message + ")";
+      stopping = true;
+      not_replayed += static_cast<int64_t>(work.drain());
+    }
+  };
   for (int w = 0; w < jobs; ++w) {
     std::shared_ptr<LocalBackend> backend = w == 0 ? first_backend : nullptr;
     std::unique_ptr<Transport> transport = w == 0 ? std::move(first_transport) : nullptr;
@@ -606,6 +624,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
         result.outcome = item->record.capture
                              ? replayer.replay(*item->record.capture, options.noise_runs)
                              : unreadable(item->record);
+        count_failure(result.outcome);
         done.push(std::move(result));
       }
     });
@@ -645,7 +664,6 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   });
 
   // The recorder: this thread. Results in completion order to the file and the aggregates.
-  int consecutive_failures = 0;
   auto last_progress = Clock::now() - std::chrono::seconds(1);
   auto progress = [&](bool finished) {
     if (!on_progress) return;
@@ -678,23 +696,14 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
       progress(false);
       continue;
     }
-    const bool failure = is_transport_failure(result->outcome);
-    const std::string error_line = result->outcome.error_message;
     const std::string klass =
         options.baseline_path.empty() ? "" : baseline.classify(result->outcome);
     writer.write(run.record(std::move(result->outcome), result->seq, result->line, klass));
-    consecutive_failures = failure ? consecutive_failures + 1 : 0;
-    if (options.max_consecutive_errors > 0 && consecutive_failures >= options.max_consecutive_errors &&
-        !stopping) {
-      stopping = true;
-      run.stop_reason = std::to_string(consecutive_failures) +
-                        " consecutive transport failures (the last: " + error_line + ")";
-      not_replayed += static_cast<int64_t>(work.drain());
-    }
     progress(false);
   }
   closer.join();
   reader.join();
+  if (run.stop_reason.empty() && !streak_reason.empty()) run.stop_reason = streak_reason;
   if (counter.joinable()) counter.join();
   progress(true);
 
