@@ -489,6 +489,41 @@ TEST(NightlyIntegration, MaxConsecutiveErrorsStopsARunAgainstADeadRemote) {
   EXPECT_EQ(result_lines(dir.file("all.jsonl")).size(), 40u);
 }
 
+TEST(NightlyIntegration, MaxConsecutiveErrorsCountsGatewayStatusesButNot500s) {
+  REPLAY_REQUIRE_TORCH();
+  TempDir dir;
+  const std::string captures = dir.write("night.jsonl", make_captures(12));
+  {
+    // Every request answered 503 (a gateway with nothing behind it), retries off: a dead remote.
+    FixtureServer server = tabular_server({"--fault", "flaky=1"});
+    ASSERT_GT(server.port, 0);
+    RunResult run = run_process(replay_args(
+        captures, server.url() + "/predict",
+        {"--jobs", "1", "--retries", "0", "--no-preflight", "--max-consecutive-errors", "3",
+         "--results", dir.file("gateway.jsonl"), "--report", "json:" + dir.file("gateway.json")}));
+    EXPECT_EQ(run.exit_code, 3) << diagnose(run);
+    const std::vector<json> lines = result_lines(dir.file("gateway.jsonl"));
+    EXPECT_EQ(lines.size(), 3u);
+    for (const json& line : lines) EXPECT_EQ(line["error"]["id"], "remote.status");
+    const json report = read_json(dir.file("gateway.json"));
+    EXPECT_NE(report["warnings"].dump().find("3 consecutive transport failures"), std::string::npos)
+        << report["warnings"].dump();
+  }
+  {
+    // A 500 answers this capture (a bug its input hits): every capture is still replayed.
+    FixtureServer server = tabular_server({"--fault", "status-500"});
+    ASSERT_GT(server.port, 0);
+    RunResult run = run_process(replay_args(
+        captures, server.url() + "/predict",
+        {"--jobs", "1", "--retries", "0", "--no-preflight", "--max-consecutive-errors", "3",
+         "--results", dir.file("server.jsonl")}));
+    EXPECT_EQ(run.exit_code, 3) << diagnose(run);
+    const std::vector<json> lines = result_lines(dir.file("server.jsonl"));
+    EXPECT_EQ(lines.size(), 12u);
+    for (const json& line : lines) EXPECT_EQ(line["error"]["id"], "remote.status");
+  }
+}
+
 TEST(NightlyIntegration, RateBoundsTheRequestsAcrossWorkers) {
   REPLAY_REQUIRE_TORCH();
   FixtureServer server = tabular_server();

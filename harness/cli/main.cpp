@@ -182,7 +182,8 @@ int main(int argc, char** argv) {
   app.add_flag("--insecure", options.remote.insecure,
                "https: do not verify the server's certificate");
   app.add_option("--max-consecutive-errors", options.max_consecutive_errors,
-                 "stop after this many consecutive transport failures (default 5; 0: never)")
+                 "stop after this many consecutive transport failures: unreachable, timeout, reset, not "
+                 "HTTP, or 502/503/504 after the retries (default 5; 0: never)")
       ->check(CLI::Range(0, 1000000));
   app.add_option("--rate", options.rate_per_s,
                  "at most this many requests per second to the remote, across workers")

@@ -260,6 +260,12 @@ class Baseline {
 
 bool is_transport_failure(const CaptureOutcome& outcome) {
   if (outcome.verdict != CaptureVerdict::kError) return false;
+  // A 502, 503 or 504 that retries did not recover comes from a gateway with no live server
+  // behind it (a dead remote); a 500 or a 4xx answers this capture (the run goes on).
+  if (outcome.error_id == "remote.status" &&
+      (outcome.remote_status == 502 || outcome.remote_status == 503 || outcome.remote_status == 504)) {
+    return true;
+  }
   static const char* const kIds[] = {"remote.unreachable", "remote.timeout", "remote.reset",
                                      "remote.protocol"};
   return std::any_of(std::begin(kIds), std::end(kIds),

@@ -304,6 +304,7 @@ Trace Replayer::remote_trace(const Capture& capture, const DecodedRequest& decod
     outcome->attempts += 1;
     const TransportResponse answer = transport_->send(request);
     outcome->attempts += answer.attempts - 1;
+    outcome->remote_status = answer.status;
     trace.elapsed_ms = answer.elapsed_ms;
     const std::string where = request.method + " " + transport_->describe() +
                               (transport_->url_path().empty() ? request.path : "");

@@ -75,6 +75,8 @@ struct CaptureOutcome {
   std::string error_id;
   std::string error_message;
   int error_exit_code = 0;
+  /// The HTTP status of the remote's last answer to this capture; 0 when none came.
+  int remote_status = 0;
   double local_ms = 0, remote_ms = 0;
   int attempts = 0;  ///< requests sent to the remote for this capture (retries and noise runs)
 };
