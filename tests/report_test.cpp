@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 
 #include "harness/error.h"
+#include "support/process.h"
 #include "harness/redact.h"
 #include "harness/replay.h"
 
 namespace replay {
 namespace {
+using testing::read_file;
+using testing::TempDir;
 
 CaptureOutcome diverged_capture() {
   Trace local, remote;
@@ -162,6 +165,42 @@ TEST(Report, EveryRenderingIsRedacted) {
     EXPECT_EQ(rendering->find("tok&amp;"), std::string::npos) << *rendering;
     EXPECT_NE(rendering->find("***"), std::string::npos) << *rendering;
   }
+  secrets().clear();
+}
+
+TEST(Report, JsonReportHoldsTheResultsLinesInSourceOrderRedactedOrNot) {
+  // The results file in completion order, with a line that is not JSON (a hand edit) and a
+  // header; the report holds the valid lines in source order, each as its parse would dump.
+  secrets().clear();
+  TempDir dir;
+  const std::string results = dir.write(
+      "r.jsonl",
+      "{\"replay_results\":1}\n"
+      "{\"id\":\"b s3cr3t\",\"seq\":2,\"verdict\":\"equivalent\",\"x\":0.1}\n"
+      "{\"id\":\"a\",\"seq\":0,\"verdict\":\"equivalent\",\"name\":\"Z\u00fcrich\"}\n"
+      "{\"id\":\"broken\",\"seq\":1,\"verdict\n"
+      "{\"id\":\"c\",\"seq\":3,\"verdict\":\"diverged\",\"y\":[1e-300,-2.5]}\n");
+  ReplayRun run = run_with({});
+  run.results_path = results;
+  std::vector<nlohmann::json> expected;
+  for_each_result_in_order(run, [&](const nlohmann::json& line) { expected.push_back(line); });
+  ASSERT_EQ(expected.size(), 3u);
+  EXPECT_EQ(expected[0]["id"], "a");
+  EXPECT_EQ(expected[1]["id"], "b s3cr3t");
+  EXPECT_EQ(expected[2]["id"], "c");
+
+  write_json_report(run, dir.file("plain.json"));
+  const nlohmann::json plain = nlohmann::json::parse(read_file(dir.file("plain.json")));
+  EXPECT_EQ(plain["captures"], nlohmann::json(expected));
+  EXPECT_EQ(plain["captures"], render_json_report(run)["captures"]);
+
+  register_secret("s3cr3t");
+  write_json_report(run, dir.file("redacted.json"));
+  const std::string redacted = read_file(dir.file("redacted.json"));
+  EXPECT_EQ(redacted.find("s3cr3t"), std::string::npos) << redacted;
+  const nlohmann::json parsed = nlohmann::json::parse(redacted);
+  ASSERT_EQ(parsed["captures"].size(), 3u);
+  EXPECT_EQ(parsed["captures"][1]["id"], "b ***");
   secrets().clear();
 }
 

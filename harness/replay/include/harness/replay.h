@@ -200,6 +200,9 @@ ReplayRun merge_results(const std::vector<std::string>& paths, const std::string
 /// Every capture's result line in source order (from the results file, else the kept captures).
 void for_each_result_in_order(const ReplayRun& run,
                               const std::function<void(const nlohmann::json&)>& on_line);
+/// The same lines as the results file holds them, unparsed (a line may not be valid JSON).
+void for_each_raw_result_in_order(const ReplayRun& run,
+                                  const std::function<void(const std::string&)>& on_line);
 /// A Markdown summary fit for a CI job summary.
 std::string render_markdown_report(const ReplayRun& run);
 /// One self-contained HTML file (no network: inline SVG and CSS).
