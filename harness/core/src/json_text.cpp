@@ -64,28 +64,82 @@ std::string short_parse_message(const nlohmann::json::parse_error& error) {
 
 namespace {
 
-/// nlohmann's own DOM builder (the one json::parse uses), with the depth counted on the way in:
-/// the parse stops at the first array or object past the limit, before anything could recurse
-/// over the value, and a number outside double's range is a problem with its place, not an
-/// out_of_range exception. (nlohmann's parser itself is iterative; its dump, copy, comparison
-/// and our own walks recurse, which is why the limit is checked here, in the one parser.)
+/// The DOM builder of replay's one parser: what nlohmann's json_sax_dom_parser does, and
+///  - the depth counted on the way in: the parse stops at the first array or object past the
+///    limit, before anything could recurse over the value (nlohmann's parser itself is
+///    iterative; its dump, copy, comparison and our own walks recurse);
+///  - a number outside double's range is a problem with its place, not an out_of_range
+///    exception;
+///  - a string is moved from the lexer into the DOM, not copied (a capture holding a string of
+///    300 MB held it three times);
+///  - with `packed_under`, a long array of numbers below that member holds its numbers packed
+///    (json_text.h: 8 bytes a number instead of a 16-byte json value and the vector's slack).
 template <class Json>
-class LimitedDomBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
-  using Base = nlohmann::detail::json_sax_dom_parser<Json>;
-
+class DomBuilder {
  public:
-  explicit LimitedDomBuilder(Json& root) : Base(root, /*allow_exceptions=*/false) {}
+  using string_t = typename Json::string_t;
+  using binary_t = typename Json::binary_t;
 
-  bool start_object(size_t elements) { return enter() && Base::start_object(elements); }
-  bool start_array(size_t elements) { return enter() && Base::start_array(elements); }
+  DomBuilder(Json& root, std::string_view packed_under) : root_(root), packed_under_(packed_under) {}
+
+  bool null() { return scalar(nullptr); }
+  bool boolean(bool value) { return scalar(value); }
+  bool number_integer(typename Json::number_integer_t value) {
+    if (packing() && value >= -kExactIntegerLimit && value <= kExactIntegerLimit) {
+      return pack(static_cast<double>(value), true);
+    }
+    return scalar(value);
+  }
+  bool number_unsigned(typename Json::number_unsigned_t value) {
+    if (packing() && value <= static_cast<uint64_t>(kExactIntegerLimit)) {
+      return pack(static_cast<double>(value), true);
+    }
+    return scalar(value);
+  }
+  bool number_float(typename Json::number_float_t value, const string_t& /*text*/) {
+    if (packing()) return pack(value, false);
+    return scalar(value);
+  }
+  bool string(string_t& value) { return scalar(std::move(value)); }
+  bool binary(binary_t& value) { return scalar(std::move(value)); }
+
+  bool start_object(size_t /*elements*/) {
+    return enter() && open(place(Json(Json::value_t::object)), false);
+  }
+  bool key(string_t& name) {
+    Json& object = *stack_.back().node;
+    // The zone of packed numbers: the value of `packed_under` in the top-level object, or in an
+    // object of a top-level array.
+    const bool capture_level =
+        stack_.size() == 1 || (stack_.size() == 2 && stack_.front().node->is_array());
+    zone_next_ = !packed_under_.empty() && capture_level && name == packed_under_;
+    object_element_ = &object[std::move(name)];
+    return true;
+  }
   bool end_object() {
     --depth_;
-    return Base::end_object();
+    stack_.pop_back();
+    return true;
+  }
+  bool start_array(size_t /*elements*/) {
+    return enter() && open(place(Json(Json::value_t::array)), true);
   }
   bool end_array() {
     --depth_;
-    return Base::end_array();
+    Open& array = stack_.back();
+    if (array.packing) {
+      const size_t count = array.packed.size() / sizeof(double);
+      if (count >= kPackedMinNumbers) {
+        *array.node = Json::binary(std::move(array.packed),
+                                   array.all_integers ? kPackedIntegers : kPackedNumbers);
+      } else {
+        unpack(array);
+      }
+    }
+    stack_.pop_back();
+    return true;
   }
+
   bool parse_error(size_t position, const std::string& last_token,
                    const nlohmann::detail::exception& error) {
     JsonProblem problem;
@@ -105,12 +159,91 @@ class LimitedDomBuilder : public nlohmann::detail::json_sax_dom_parser<Json> {
   std::optional<JsonProblem>& problem() { return problem_; }
 
  private:
+  static constexpr int64_t kExactIntegerLimit = int64_t{1} << 53;
+
+  struct Open {
+    Json* node = nullptr;
+    bool in_zone = false;    ///< below the value of `packed_under`
+    bool zone_root = false;  ///< the value of `packed_under` itself
+    bool packing = false;
+    bool all_integers = true;
+    std::vector<uint8_t> packed;
+  };
+
   bool enter() {
     if (++depth_ <= kMaxJsonDepth) return true;
     too_deep_ = true;
     return false;
   }
 
+  bool packing() const { return !stack_.empty() && stack_.back().packing; }
+
+  bool pack(double value, bool integer) {
+    Open& array = stack_.back();
+    const size_t at = array.packed.size();
+    array.packed.resize(at + sizeof(double));
+    std::memcpy(array.packed.data() + at, &value, sizeof(double));
+    array.all_integers = array.all_integers && integer;
+    return true;
+  }
+
+  /// The numbers packed so far become json values: something other than a number came.
+  void unpack(Open& array) {
+    const size_t count = array.packed.size() / sizeof(double);
+    array.node->template get_ref<typename Json::array_t&>().reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      double number;
+      std::memcpy(&number, array.packed.data() + i * sizeof(double), sizeof(double));
+      if (array.all_integers) {
+        array.node->emplace_back(static_cast<int64_t>(number));
+      } else {
+        array.node->emplace_back(number);
+      }
+    }
+    std::vector<uint8_t>().swap(array.packed);
+    array.packing = false;
+  }
+
+  /// Where the next value goes: the root, the end of the open array, or the member just named.
+  Json* place(Json&& value) {
+    if (!stack_.empty() && stack_.back().packing) unpack(stack_.back());
+    if (stack_.empty()) {
+      root_ = std::move(value);
+      return &root_;
+    }
+    Json& parent = *stack_.back().node;
+    if (parent.is_array()) {
+      parent.template get_ref<typename Json::array_t&>().push_back(std::move(value));
+      return &parent.template get_ref<typename Json::array_t&>().back();
+    }
+    *object_element_ = std::move(value);
+    return object_element_;
+  }
+
+  template <class Value>
+  bool scalar(Value&& value) {
+    place(Json(std::forward<Value>(value)));
+    zone_next_ = false;
+    return true;
+  }
+
+  bool open(Json* node, bool array) {
+    const bool in_zone = !stack_.empty() && (stack_.back().in_zone || stack_.back().zone_root);
+    Open entry;
+    entry.node = node;
+    entry.in_zone = in_zone;
+    entry.zone_root = zone_next_;
+    entry.packing = array && in_zone;
+    zone_next_ = false;
+    stack_.push_back(std::move(entry));
+    return true;
+  }
+
+  Json& root_;
+  std::string_view packed_under_;
+  std::vector<Open> stack_;
+  Json* object_element_ = nullptr;
+  bool zone_next_ = false;
   size_t depth_ = 0;
   bool too_deep_ = false;
   std::optional<JsonProblem> problem_;
@@ -135,9 +268,10 @@ size_t too_deep_offset(std::string_view text) {
 }
 
 template <class Json>
-std::optional<JsonProblem> parse_limited(std::string_view text, Json* out) {
+std::optional<JsonProblem> parse_limited(std::string_view text, Json* out,
+                                         std::string_view packed_under = {}) {
   Json result;
-  LimitedDomBuilder<Json> builder(result);
+  DomBuilder<Json> builder(result, packed_under);
   const bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
   if (builder.too_deep()) {
     return JsonProblem{too_deep_offset(text),
@@ -159,6 +293,19 @@ std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::j
 std::optional<JsonProblem> parse_json_checked(std::string_view text,
                                               nlohmann::ordered_json* out) {
   return parse_limited(text, out);
+}
+
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
+                                              std::string_view packed_under) {
+  return parse_limited(text, out, packed_under);
+}
+
+void unpack_numbers_in_place(nlohmann::ordered_json& value) {
+  if (is_packed_numbers(value)) {
+    value = unpacked_numbers(value);
+  } else if (value.is_array() || value.is_object()) {
+    for (auto& element : value) unpack_numbers_in_place(element);
+  }
 }
 
 nlohmann::json parse_json_or_discarded(std::string_view text) {

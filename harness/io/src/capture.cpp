@@ -72,6 +72,8 @@ std::string type_phrase(const ordered_json& value) {
     case ordered_json::value_t::number_float: return "a number";
     case ordered_json::value_t::string: return "a string";
     case ordered_json::value_t::array: return "an array";
+    case ordered_json::value_t::binary:  // numbers the parser packed (json_text.h)
+      return is_packed_numbers(value) ? "an array" : "binary";
     case ordered_json::value_t::object: return "an object";
     default: return value.type_name();
   }
@@ -275,6 +277,10 @@ std::vector<Tensor> parse_stage_tensors(const ordered_json& value, const std::st
 /// hold a string of hundreds of MB: converting ordered_json to json copied it). Recursion is
 /// bounded by the parser's depth limit.
 json take_json(ordered_json& value) {
+  if (is_packed_numbers(value)) {
+    ordered_json numbers = unpacked_numbers(value);
+    return take_json(numbers);
+  }
   switch (value.type()) {
     case ordered_json::value_t::string:
       return json(std::move(value.get_ref<std::string&>()));
@@ -395,6 +401,7 @@ Capture parse_capture(ordered_json& value, const std::string& origin,
   capture.origin = origin;
   capture.id = file_origin + "#" + std::to_string(index + 1);
   if (!value.contains("request")) {  // bare payload
+    if (exact_text.empty()) unpack_numbers_in_place(value);
     capture.request.body = exact_text.empty() ? value.dump() : std::string(exact_text);
     return capture;
   }
@@ -439,12 +446,16 @@ Capture parse_capture(ordered_json& value, const std::string& origin,
   return capture;
 }
 
+/// The logged stages' long arrays of numbers are read packed (json_text.h: 8 bytes a number);
+/// parse_stages and tensor_from_json read that form, take_json unpacks it.
+constexpr std::string_view kPackedUnder = "stages";
+
 /// One non-blank JSON Lines line.
 Capture parse_line(std::string_view line, const std::string& origin, size_t line_number,
                    size_t index) {
   const std::string line_origin = origin + ":" + std::to_string(line_number);
   ordered_json value;
-  if (std::optional<JsonProblem> problem = parse_json_checked(line, &value)) {
+  if (std::optional<JsonProblem> problem = parse_json_checked(line, &value, kPackedUnder)) {
     size_t unused_line = 0, column = 0;
     line_column(line, problem->byte_offset, &unused_line, &column);
     fail_input("capture.parse", line_origin + ":" + std::to_string(column) + ": " + problem->message);
@@ -506,7 +517,7 @@ std::vector<Capture> parse_captures(const std::string& text_in, const std::strin
   if (is_blank(text)) fail_input("capture.empty", origin + ": the file is empty");
 
   ordered_json document;
-  if (std::optional<JsonProblem> problem = parse_json_checked(text, &document)) {
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &document, kPackedUnder)) {
     if (looks_like_json_lines(text)) return parse_json_lines(text, origin);
     fail_input("capture.parse", json_problem_place(text, *problem, origin));
   }

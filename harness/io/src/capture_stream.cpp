@@ -251,6 +251,20 @@ std::unique_ptr<CaptureSource> open_capture_source(const std::string& path,
   bool too_long = false;
   size_t non_blank = 0, documents = 0;
   bool first_is_document = false;
+  // The first non-blank line is checked only once a second one follows: a capture file of one
+  // line is read whole whatever it holds, and checking a line of 300 MB costs its size again
+  // (the lexer's copy of its longest string).
+  size_t first_unchecked = 0;  // its index in `peeked`, while first_pending
+  bool first_pending = false;
+  const auto check_first = [&] {
+    std::string& first = peeked[first_unchecked].second;
+    const bool bom = first.size() >= 3 && first.compare(0, 3, "\xEF\xBB\xBF") == 0;
+    const std::string_view text = std::string_view(first).substr(bom ? 3 : 0);
+    first_is_document = nlohmann::json::accept(text.begin(), text.end());
+    documents += first_is_document && !text.empty() && (text.front() == '{' || text.front() == '[');
+    if (first_is_document && bom) first.erase(0, 3);
+    first_pending = false;
+  };
   while (non_blank < kPeekLines && (non_blank < 2 || !first_is_document)) {
     std::optional<std::string> line = reader->next(&too_long);
     if (!line) break;
@@ -259,19 +273,16 @@ std::unique_ptr<CaptureSource> open_capture_source(const std::string& path,
                                           ": a line over " + std::to_string(kMaxLineBytes >> 20) +
                                           " MiB");
     }
-    if (!is_blank(*line)) {
-      std::string_view text = *line;
-      if (non_blank == 0 && text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") {
-        text.remove_prefix(3);
-      }
-      const bool document = !text.empty() && (text.front() == '{' || text.front() == '[') &&
-                            nlohmann::json::accept(text.begin(), text.end());
-      if (non_blank == 0) {
-        first_is_document = nlohmann::json::accept(text.begin(), text.end());
-        if (first_is_document && text.size() != line->size()) *line = std::string(text);
-      }
-      documents += document;
-      ++non_blank;
+    const bool blank = is_blank(*line);
+    if (!blank && first_pending) check_first();
+    if (!blank && non_blank > 0) {
+      const std::string_view text = *line;
+      documents += (text.front() == '{' || text.front() == '[') &&
+                   nlohmann::json::accept(text.begin(), text.end());
+    }
+    if (!blank && non_blank++ == 0) {
+      first_unchecked = peeked.size();
+      first_pending = true;
     }
     peeked.emplace_back(reader->line_number(), std::move(*line));
   }

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +37,55 @@ struct JsonProblem {
 /// returns nullopt; never throws for bad text.
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out);
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out);
+
+/// Packed numbers: parse_json_checked with `packed_under` (a capture's "stages") holds each array
+/// of at least kPackedMinNumbers numbers below the value of that member of the top-level object
+/// (or of an object in a top-level array) as a binary value of one of these subtypes: the
+/// numbers as native doubles, 8 bytes each, instead of a 16-byte json value each plus the
+/// vector's slack (a logged stage of 12M numbers took 300 MB as json). Only integers a double
+/// holds exactly are packed (|i| <= 2^53); an array holding anything else stays json. Readers
+/// of such a document (tensor_from_json, unpack_numbers_in_place) know the form.
+inline constexpr size_t kPackedMinNumbers = 1024;
+inline constexpr uint64_t kPackedIntegers = 0x5250;  ///< every number was a JSON integer
+inline constexpr uint64_t kPackedNumbers = 0x5251;   ///< some were not
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
+                                              std::string_view packed_under);
+
+template <class Json>
+bool is_packed_numbers(const Json& value) {
+  return value.is_binary() && value.get_binary().has_subtype() &&
+         (value.get_binary().subtype() == kPackedIntegers ||
+          value.get_binary().subtype() == kPackedNumbers);
+}
+template <class Json>
+size_t packed_count(const Json& packed) {
+  return packed.get_binary().size() / sizeof(double);
+}
+template <class Json>
+double packed_number(const Json& packed, size_t index) {
+  double number;
+  std::memcpy(&number, packed.get_binary().data() + index * sizeof(double), sizeof(double));
+  return number;
+}
+/// The packed numbers as a json array again.
+template <class Json>
+Json unpacked_numbers(const Json& packed) {
+  Json array = Json::array();
+  const size_t count = packed_count(packed);
+  array.template get_ref<typename Json::array_t&>().reserve(count);
+  const bool integers = packed.get_binary().subtype() == kPackedIntegers;
+  for (size_t i = 0; i < count; ++i) {
+    const double number = packed_number(packed, i);
+    if (integers) {
+      array.emplace_back(static_cast<int64_t>(number));  // exact: only |i| <= 2^53 is packed
+    } else {
+      array.emplace_back(number);
+    }
+  }
+  return array;
+}
+/// Every packed array in `value` unpacked.
+void unpack_numbers_in_place(nlohmann::ordered_json& value);
 
 /// parse_json_checked, giving a discarded value (is_discarded()) for text that is not JSON.
 nlohmann::json parse_json_or_discarded(std::string_view text);
