@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 #include <string>
 
 #include "harness/capture.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
+#include "harness/protocol.h"
 #include "harness/tensor_io.h"
 
 namespace replay {
@@ -30,7 +32,7 @@ std::string numbers(size_t count, bool floats, size_t offset = 0) {
 
 ordered_json packed_parse(const std::string& text) {
   ordered_json value;
-  EXPECT_FALSE(parse_json_checked(text, &value, "stages").has_value()) << text.substr(0, 200);
+  EXPECT_FALSE(parse_json_checked(text, &value, JsonPacking{"stages"}).has_value()) << text.substr(0, 200);
   return value;
 }
 
@@ -173,6 +175,60 @@ TEST(JsonPacked, AShapeOfOverAThousandDimensionsIsReadAsUnpacked) {
   expect_same_decoding("{\"dtype\": \"float32\", \"shape\": " + ones + ", \"data\": [1.5]}");
   EXPECT_TRUE(is_packed_numbers(packed_parse("{\"stages\": {\"o\": {\"dtype\": \"float32\", \"shape\": " +
                                              ones + ", \"data\": [1.5]}}}")["stages"]["o"]["shape"]));
+}
+
+/// The generic JSON codec reads remote answers packed everywhere: what it makes of one must be
+/// what the text says, unpacked.
+TEST(JsonPacked, TheJsonCodecReadsALongAnswerAsItsText) {
+  const std::string prediction = numbers(2000, true);
+  const std::string payload = "{\"x\": " + numbers(1500, false) + ", \"name\": \"a\"}";
+  const std::string features = "[" + numbers(1024, true) + "," + numbers(1024, true, 7) + "]";
+  const std::string labels = numbers(1200, false);
+  TransportResponse answer;
+  answer.status = 200;
+  answer.body = "{\"prediction\": " + prediction + ", \"labels\": " + labels +
+                ", \"debug\": {\"payload\": " + payload + ", \"features\": " + features + "}}";
+  const auto expect_tensor = [](const ResponseField& field, const std::string& text) {
+    ASSERT_EQ(field.tensors.size(), 1u) << field.location;
+    const Tensor expected = tensor_from_json("x", nlohmann::json::parse(text), "expected");
+    EXPECT_EQ(field.tensors[0].dtype(), expected.dtype()) << field.location;
+    EXPECT_EQ(field.tensors[0].shape(), expected.shape()) << field.location;
+    ASSERT_EQ(field.tensors[0].nbytes(), expected.nbytes());
+    EXPECT_EQ(std::memcmp(field.tensors[0].data(), expected.data(), expected.nbytes()), 0)
+        << field.location;
+  };
+  {
+    auto codec = make_protocol("json", {});
+    const DecodedResponse decoded = codec->decode_response(answer, "POST http://h/predict");
+    std::map<std::string, const ResponseField*> by_location;
+    for (const ResponseField& field : decoded.fields) by_location[field.location] = &field;
+    ASSERT_EQ(by_location.count("/prediction"), 1u);
+    expect_tensor(*by_location["/prediction"], prediction);
+    ASSERT_EQ(by_location.count("/labels"), 1u);
+    expect_tensor(*by_location["/labels"], labels);
+    ASSERT_EQ(by_location.count("/debug/features"), 1u);
+    expect_tensor(*by_location["/debug/features"], features);
+    ASSERT_EQ(by_location.count("/debug/payload"), 1u);
+    EXPECT_EQ(by_location["/debug/payload"]->json, nlohmann::json::parse(payload));
+    const std::string summary = decoded.summary();
+    EXPECT_EQ(summary.find("binary"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("[2000]"), std::string::npos) << summary;
+  }
+  {
+    // A configured pointer to one element of a long list.
+    ProtocolOptions options;
+    const auto index = static_cast<size_t>(Stage::kPrediction);
+    options.stage_locations[index] = {"/labels/5"};
+    options.stage_configured[index] = true;
+    auto codec = make_protocol("json", options);
+    const DecodedResponse decoded = codec->decode_response(answer, "POST http://h/predict");
+    const ResponseField* found = nullptr;
+    for (const ResponseField& field : decoded.fields) {
+      if (field.location == "/labels/5") found = &field;
+    }
+    ASSERT_NE(found, nullptr);
+    expect_tensor(*found, "-495");
+  }
 }
 
 }  // namespace

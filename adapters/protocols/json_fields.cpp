@@ -120,6 +120,10 @@ std::string summarise_json(const json& document) {
     if (value.is_boolean()) return "a boolean";
     if (value.is_null()) return "null";
     if (value.is_number()) return "a number";
+    if (is_packed_numbers(value)) {  // described as its tensor would be, without decoding it
+      return std::string(value.get_binary().subtype() == kPackedIntegers ? "int64" : "float64") +
+             " [" + std::to_string(packed_count(value)) + "]";
+    }
     try {
       std::vector<Tensor> tensors = tensors_from_value("value", value, "");
       ResponseField field;
@@ -145,6 +149,27 @@ std::string summarise_json(const json& document) {
   return phrase(document) + " as the whole body";
 }
 
+/// A pointer may name an element of a list the parser packed (json_text.h): that list is
+/// unpacked first, so every pointer resolves as in the text.
+void unpack_along(json* document, const std::string& pointer) {
+  const auto tokens = json_pointer_tokens(pointer);
+  if (!tokens) return;
+  json* at = document;
+  for (const std::string& token : *tokens) {
+    if (is_packed_numbers(*at)) *at = unpacked_numbers(*at);
+    if (at->is_object()) {
+      const auto it = at->find(token);
+      if (it == at->end()) return;
+      at = &*it;
+    } else if (at->is_array()) {
+      if (find_json_pointer(*at, "/" + token) == nullptr) return;
+      at = &(*at)[static_cast<size_t>(std::stoull(token))];  // a valid index: it was found
+    } else {
+      return;
+    }
+  }
+}
+
 DecodedResponse json_response_fields(json document, const ProtocolOptions& options,
                                      const std::string& where) {
   DecodedResponse response;
@@ -165,6 +190,7 @@ DecodedResponse json_response_fields(json document, const ProtocolOptions& optio
       // A configured name without a leading '/' is a top-level field.
       const std::string pointer =
           location.empty() || location[0] == '/' ? location : "/" + json_pointer_token(location);
+      unpack_along(&document, pointer);
       const json* found = document.is_structured() ? find_json_pointer(document, pointer) : nullptr;
       if (found == nullptr) continue;
       note_used(pointer);
@@ -195,14 +221,17 @@ DecodedResponse json_response_fields(json document, const ProtocolOptions& optio
       ResponseField field = make_field(pointer, key, value, where, true);
       // Strings, numbers and objects that are not tensors (a model name, a version, metadata)
       // are not candidates; they are in the summary.
-      if (field.is_json() && !value.is_array()) continue;
+      if (field.is_json() && !value.is_array() && !is_packed_numbers(value)) continue;
       response.fields.push_back(std::move(field));
     }
   } else if (document.is_array()) {
     response.fields.push_back(make_field("(the whole body)", "response", document, where, true));
   }
+  // A field that is not a tensor is compared as JSON: its packed numbers are a list again.
+  for (ResponseField& field : response.fields) unpack_numbers_in_place(field.json);
   // The fields hold copies of what they took from the document, so it can move into the
   // summary's closure.
+  // summarise_json reads packed numbers as tensor_from_json does.
   response.summarise = [held = std::make_shared<const json>(std::move(document))] {
     return summarise_json(*held);
   };

@@ -72,7 +72,7 @@ namespace {
 ///    exception;
 ///  - a string is moved from the lexer into the DOM, not copied (a capture holding a string of
 ///    300 MB held it three times);
-///  - with `packed_under`, a long array of numbers below that member holds its numbers packed
+///  - with `packing`, a long array of numbers (below its member, or anywhere) holds its numbers packed
 ///    (json_text.h: 8 bytes a number instead of a 16-byte json value and the vector's slack).
 template <class Json>
 class DomBuilder {
@@ -80,7 +80,7 @@ class DomBuilder {
   using string_t = typename Json::string_t;
   using binary_t = typename Json::binary_t;
 
-  DomBuilder(Json& root, std::string_view packed_under) : root_(root), packed_under_(packed_under) {}
+  DomBuilder(Json& root, const JsonPacking& packing) : root_(root), packing_(packing) {}
 
   bool null() { return scalar(nullptr); }
   bool boolean(bool value) { return scalar(value); }
@@ -112,7 +112,7 @@ class DomBuilder {
     // object of a top-level array.
     const bool capture_level =
         stack_.size() == 1 || (stack_.size() == 2 && stack_.front().node->is_array());
-    zone_next_ = !packed_under_.empty() && capture_level && name == packed_under_;
+    zone_next_ = !packing_.under.empty() && capture_level && name == packing_.under;
     object_element_ = &object[std::move(name)];
     return true;
   }
@@ -233,14 +233,14 @@ class DomBuilder {
     entry.node = node;
     entry.in_zone = in_zone;
     entry.zone_root = zone_next_;
-    entry.packing = array && in_zone;
+    entry.packing = array && (in_zone || packing_.anywhere);
     zone_next_ = false;
     stack_.push_back(std::move(entry));
     return true;
   }
 
   Json& root_;
-  std::string_view packed_under_;
+  JsonPacking packing_;
   std::vector<Open> stack_;
   Json* object_element_ = nullptr;
   bool zone_next_ = false;
@@ -269,9 +269,9 @@ size_t too_deep_offset(std::string_view text) {
 
 template <class Json>
 std::optional<JsonProblem> parse_limited(std::string_view text, Json* out,
-                                         std::string_view packed_under = {}) {
+                                         const JsonPacking& packing = {}) {
   Json result;
-  DomBuilder<Json> builder(result, packed_under);
+  DomBuilder<Json> builder(result, packing);
   const bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
   if (builder.too_deep()) {
     return JsonProblem{too_deep_offset(text),
@@ -296,16 +296,13 @@ std::optional<JsonProblem> parse_json_checked(std::string_view text,
 }
 
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
-                                              std::string_view packed_under) {
-  return parse_limited(text, out, packed_under);
+                                              const JsonPacking& packing) {
+  return parse_limited(text, out, packing);
 }
 
-void unpack_numbers_in_place(nlohmann::ordered_json& value) {
-  if (is_packed_numbers(value)) {
-    value = unpacked_numbers(value);
-  } else if (value.is_array() || value.is_object()) {
-    for (auto& element : value) unpack_numbers_in_place(element);
-  }
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out,
+                                              const JsonPacking& packing) {
+  return parse_limited(text, out, packing);
 }
 
 nlohmann::json parse_json_or_discarded(std::string_view text) {

@@ -455,7 +455,7 @@ Capture parse_line(std::string_view line, const std::string& origin, size_t line
                    size_t index) {
   const std::string line_origin = origin + ":" + std::to_string(line_number);
   ordered_json value;
-  if (std::optional<JsonProblem> problem = parse_json_checked(line, &value, kPackedUnder)) {
+  if (std::optional<JsonProblem> problem = parse_json_checked(line, &value, JsonPacking{kPackedUnder})) {
     size_t unused_line = 0, column = 0;
     line_column(line, problem->byte_offset, &unused_line, &column);
     fail_input("capture.parse", line_origin + ":" + std::to_string(column) + ": " + problem->message);
@@ -517,7 +517,7 @@ std::vector<Capture> parse_captures(const std::string& text_in, const std::strin
   if (is_blank(text)) fail_input("capture.empty", origin + ": the file is empty");
 
   ordered_json document;
-  if (std::optional<JsonProblem> problem = parse_json_checked(text, &document, kPackedUnder)) {
+  if (std::optional<JsonProblem> problem = parse_json_checked(text, &document, JsonPacking{kPackedUnder})) {
     if (looks_like_json_lines(text)) return parse_json_lines(text, origin);
     fail_input("capture.parse", json_problem_place(text, *problem, origin));
   }

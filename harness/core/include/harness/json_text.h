@@ -38,9 +38,10 @@ struct JsonProblem {
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out);
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out);
 
-/// Packed numbers: parse_json_checked with `packed_under` (a capture's "stages") holds each array
-/// of at least kPackedMinNumbers numbers below the value of that member of the top-level object
-/// (or of an object in a top-level array) as a binary value of one of these subtypes: the
+/// Packed numbers: parse_json_checked with a JsonPacking holds each array of at least
+/// kPackedMinNumbers numbers below the value of the member `under` of the top-level object (or
+/// of an object in a top-level array: a capture's "stages"), or `anywhere` (a remote answer), as
+/// a binary value of one of these subtypes: the
 /// numbers as native doubles, 8 bytes each, instead of a 16-byte json value each plus the
 /// vector's slack (a logged stage of 12M numbers took 300 MB as json). Only integers a double
 /// holds exactly are packed (|i| <= 2^53); an array holding anything else stays json. Readers
@@ -48,8 +49,14 @@ std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::o
 inline constexpr size_t kPackedMinNumbers = 1024;
 inline constexpr uint64_t kPackedIntegers = 0x5250;  ///< every number was a JSON integer
 inline constexpr uint64_t kPackedNumbers = 0x5251;   ///< some were not
+struct JsonPacking {
+  std::string_view under;  ///< below the value of this member of a capture-level object
+  bool anywhere = false;   ///< every long array of numbers
+};
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
-                                              std::string_view packed_under);
+                                              const JsonPacking& packing);
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out,
+                                              const JsonPacking& packing);
 
 template <class Json>
 bool is_packed_numbers(const Json& value) {
@@ -84,8 +91,15 @@ Json unpacked_numbers(const Json& packed) {
   }
   return array;
 }
-/// Every packed array in `value` unpacked.
-void unpack_numbers_in_place(nlohmann::ordered_json& value);
+/// Every packed array in `value` unpacked (recursion bounded by the parser's depth limit).
+template <class Json>
+void unpack_numbers_in_place(Json& value) {
+  if (is_packed_numbers(value)) {
+    value = unpacked_numbers(value);
+  } else if (value.is_array() || value.is_object()) {
+    for (auto& element : value) unpack_numbers_in_place(element);
+  }
+}
 
 /// parse_json_checked, giving a discarded value (is_discarded()) for text that is not JSON.
 nlohmann::json parse_json_or_discarded(std::string_view text);
