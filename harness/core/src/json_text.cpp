@@ -72,8 +72,9 @@ namespace {
 ///    exception;
 ///  - a string is moved from the lexer into the DOM, not copied (a capture holding a string of
 ///    300 MB held it three times);
-///  - with `packing`, a long array of numbers (below its member, or anywhere) holds its numbers packed
-///    (json_text.h: 8 bytes a number instead of a 16-byte json value and the vector's slack).
+///  - with `packing`, a long array of numbers (below the member `packing.under`, or anywhere)
+///    holds its numbers packed (json_text.h: 8 bytes a number instead of a 16-byte json value
+///    and the vector's slack).
 template <class Json>
 class DomBuilder {
  public:
@@ -108,8 +109,8 @@ class DomBuilder {
   }
   bool key(string_t& name) {
     Json& object = *stack_.back().node;
-    // The zone of packed numbers: the value of `packed_under` in the top-level object, or in an
-    // object of a top-level array.
+    // The zone of packed numbers: below the value of `packing.under` in the top-level object, or
+    // in an object of a top-level array.
     const bool capture_level =
         stack_.size() == 1 || (stack_.size() == 2 && stack_.front().node->is_array());
     zone_next_ = !packing_.under.empty() && capture_level && name == packing_.under;
@@ -163,8 +164,8 @@ class DomBuilder {
 
   struct Open {
     Json* node = nullptr;
-    bool in_zone = false;    ///< below the value of `packed_under`
-    bool zone_root = false;  ///< the value of `packed_under` itself
+    bool in_zone = false;    ///< below the value of `packing.under`
+    bool zone_root = false;  ///< the value of `packing.under` itself
     bool packing = false;
     bool all_integers = true;
     std::vector<uint8_t> packed;
@@ -189,17 +190,8 @@ class DomBuilder {
 
   /// The numbers packed so far become json values: something other than a number came.
   void unpack(Open& array) {
-    const size_t count = array.packed.size() / sizeof(double);
-    array.node->template get_ref<typename Json::array_t&>().reserve(count);
-    for (size_t i = 0; i < count; ++i) {
-      double number;
-      std::memcpy(&number, array.packed.data() + i * sizeof(double), sizeof(double));
-      if (array.all_integers) {
-        array.node->emplace_back(static_cast<int64_t>(number));
-      } else {
-        array.node->emplace_back(number);
-      }
-    }
+    append_packed_numbers(array.node, array.packed.data(), array.packed.size() / sizeof(double),
+                          array.all_integers);
     std::vector<uint8_t>().swap(array.packed);
     array.packing = false;
   }

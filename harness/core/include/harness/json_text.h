@@ -74,21 +74,28 @@ double packed_number(const Json& packed, size_t index) {
   std::memcpy(&number, packed.get_binary().data() + index * sizeof(double), sizeof(double));
   return number;
 }
+/// Appends `count` packed numbers (native doubles at `bytes`) to the json array `*array`, as
+/// integers when every one was a JSON integer (exact: only |i| <= 2^53 is packed).
+template <class Json>
+void append_packed_numbers(Json* array, const uint8_t* bytes, size_t count, bool integers) {
+  array->template get_ref<typename Json::array_t&>().reserve(array->size() + count);
+  for (size_t i = 0; i < count; ++i) {
+    double number;
+    std::memcpy(&number, bytes + i * sizeof(double), sizeof(double));
+    if (integers) {
+      array->emplace_back(static_cast<int64_t>(number));
+    } else {
+      array->emplace_back(number);
+    }
+  }
+}
+
 /// The packed numbers as a json array again.
 template <class Json>
 Json unpacked_numbers(const Json& packed) {
   Json array = Json::array();
-  const size_t count = packed_count(packed);
-  array.template get_ref<typename Json::array_t&>().reserve(count);
-  const bool integers = packed.get_binary().subtype() == kPackedIntegers;
-  for (size_t i = 0; i < count; ++i) {
-    const double number = packed_number(packed, i);
-    if (integers) {
-      array.emplace_back(static_cast<int64_t>(number));  // exact: only |i| <= 2^53 is packed
-    } else {
-      array.emplace_back(number);
-    }
-  }
+  append_packed_numbers(&array, packed.get_binary().data(), packed_count(packed),
+                        packed.get_binary().subtype() == kPackedIntegers);
   return array;
 }
 /// Every packed array in `value` unpacked (recursion bounded by the parser's depth limit).
