@@ -40,10 +40,10 @@ class JsonCodec final : public ProtocolCodec {
     // Long arrays of numbers are read packed (json_text.h: 8 bytes a number, not 16 and the
     // vector's slack); json_response_fields reads that form.
     nlohmann::json document;
-    if (std::optional<JsonProblem> problem =
-            parse_json_checked(response.body, &document, JsonPacking{{}, true})) {
-      fail_remote("remote.parse", json_problem_place(response.body, *problem, where + " response") +
-                                      " (the body is not valid JSON; " +
+    try {
+      document = parse_json_text(response.body, where + " response", "remote", JsonPacking{{}, true});
+    } catch (const Error& error) {
+      fail_remote("remote.parse", error.message() + " (the body is not valid JSON; " +
                                       std::to_string(response.body.size()) + " bytes)");
     }
     return json_response_fields(std::move(document), options_, where);

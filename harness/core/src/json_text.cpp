@@ -261,7 +261,7 @@ size_t too_deep_offset(std::string_view text) {
 
 template <class Json>
 std::optional<JsonProblem> parse_limited(std::string_view text, Json* out,
-                                         const JsonPacking& packing = {}) {
+                                         const JsonPacking& packing) {
   Json result;
   DomBuilder<Json> builder(result, packing);
   const bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
@@ -278,21 +278,12 @@ std::optional<JsonProblem> parse_limited(std::string_view text, Json* out,
 
 }  // namespace
 
-std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out) {
-  return parse_limited(text, out);
-}
-
-std::optional<JsonProblem> parse_json_checked(std::string_view text,
-                                              nlohmann::ordered_json* out) {
-  return parse_limited(text, out);
-}
-
-std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out,
                                               const JsonPacking& packing) {
   return parse_limited(text, out, packing);
 }
 
-std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out,
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
                                               const JsonPacking& packing) {
   return parse_limited(text, out, packing);
 }
@@ -311,22 +302,28 @@ std::string json_problem_place(std::string_view text, const JsonProblem& problem
          problem.message;
 }
 
-nlohmann::json parse_json_text(std::string_view text, const std::string& origin,
-                               const std::string& area) {
-  nlohmann::json value;
-  if (auto problem = parse_json_checked(text, &value)) {
+namespace {
+
+template <class Json>
+Json parse_text(std::string_view text, const std::string& origin, const std::string& area,
+                const JsonPacking& packing) {
+  Json value;
+  if (auto problem = parse_json_checked(text, &value, packing)) {
     fail_input(area + ".parse", json_problem_place(text, *problem, origin));
   }
   return value;
 }
 
+}  // namespace
+
+nlohmann::json parse_json_text(std::string_view text, const std::string& origin,
+                               const std::string& area, const JsonPacking& packing) {
+  return parse_text<nlohmann::json>(text, origin, area, packing);
+}
+
 nlohmann::ordered_json parse_ordered_json_text(std::string_view text, const std::string& origin,
                                                const std::string& area) {
-  nlohmann::ordered_json value;
-  if (auto problem = parse_json_checked(text, &value)) {
-    fail_input(area + ".parse", json_problem_place(text, *problem, origin));
-  }
-  return value;
+  return parse_text<nlohmann::ordered_json>(text, origin, area, {});
 }
 
 nlohmann::json read_json_file(const std::string& path, const std::string& area) {

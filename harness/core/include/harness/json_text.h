@@ -32,20 +32,13 @@ struct JsonProblem {
   std::string message;
 };
 
-/// The one JSON parser of replay: nlohmann's, within kMaxJsonDepth, with a number beyond a
-/// double's range (1e400) reported as a problem like a syntax error. On success fills *out and
-/// returns nullopt; never throws for bad text.
-std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out);
-std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out);
-
-/// Packed numbers: parse_json_checked with a JsonPacking holds each array of at least
-/// kPackedMinNumbers numbers below the value of the member `under` of the top-level object (or
-/// of an object in a top-level array: a capture's "stages"), or `anywhere` (a remote answer), as
-/// a binary value of one of these subtypes: the
-/// numbers as native doubles, 8 bytes each, instead of a 16-byte json value each plus the
-/// vector's slack (a logged stage of 12M numbers took 300 MB as json). Only integers a double
-/// holds exactly are packed (|i| <= 2^53); an array holding anything else stays json. Readers
-/// of such a document (tensor_from_json, unpack_numbers_in_place) know the form.
+/// Packed numbers: a parse with a JsonPacking holds each array of at least kPackedMinNumbers
+/// numbers below the value of the member `under` of the top-level object (or of an object in a
+/// top-level array: a capture's "stages"), or `anywhere` (a remote answer), as a binary value of
+/// one of these subtypes: the numbers as native doubles, 8 bytes each, instead of a 16-byte json
+/// value each plus the vector's slack (a logged stage of 12M numbers took 300 MB as json). Only
+/// integers a double holds exactly are packed (|i| <= 2^53); an array holding anything else stays
+/// json. Readers of such a document (tensor_from_json, unpack_numbers_in_place) know the form.
 inline constexpr size_t kPackedMinNumbers = 1024;
 inline constexpr uint64_t kPackedIntegers = 0x5250;  ///< every number was a JSON integer
 inline constexpr uint64_t kPackedNumbers = 0x5251;   ///< some were not
@@ -53,10 +46,15 @@ struct JsonPacking {
   std::string_view under;  ///< below the value of this member of a capture-level object
   bool anywhere = false;   ///< every long array of numbers
 };
-std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
-                                              const JsonPacking& packing);
+
+/// The one JSON parser of replay: nlohmann's, within kMaxJsonDepth, with a number beyond a
+/// double's range (1e400) reported as a problem like a syntax error, and numbers packed as
+/// `packing` says (none by default). On success fills *out and returns nullopt; never throws for
+/// bad text.
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out,
-                                              const JsonPacking& packing);
+                                              const JsonPacking& packing = {});
+std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
+                                              const JsonPacking& packing = {});
 
 template <class Json>
 bool is_packed_numbers(const Json& value) {
@@ -117,7 +115,7 @@ std::string json_problem_place(std::string_view text, const JsonProblem& problem
 
 /// Parses JSON. Throws Error(kInput, "<area>.parse", "<origin>:LINE:COL: <what>").
 nlohmann::json parse_json_text(std::string_view text, const std::string& origin,
-                               const std::string& area);
+                               const std::string& area, const JsonPacking& packing = {});
 nlohmann::ordered_json parse_ordered_json_text(std::string_view text, const std::string& origin,
                                                const std::string& area);
 
