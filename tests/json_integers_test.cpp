@@ -7,21 +7,14 @@
 #include "harness/config.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
+#include "support/errors.h"
 
 namespace replay {
 namespace {
 
 using nlohmann::json;
 
-template <class F>
-std::string error_of(F body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.id() + " " + error.message();
-  }
-  return "no error";
-}
+using testing::error_of;
 
 TEST(JsonInteger, RefusesWhatDoesNotFitInsteadOfWrapping) {
   EXPECT_EQ(json_integer(json(1), 1, 1), 1);

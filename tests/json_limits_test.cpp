@@ -8,6 +8,7 @@
 #include "harness/config.h"
 #include "harness/error.h"
 #include "harness/json_text.h"
+#include "support/errors.h"
 #include "harness/protocol.h"
 #include "support/process.h"
 
@@ -27,16 +28,8 @@ std::string nested_objects(size_t depth) {
   return text;
 }
 
-/// "<id> <message>" of the Error `body` throws, or "no error".
-template <class F>
-std::string error_of(F body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.id() + " " + error.message();
-  }
-  return "no error";
-}
+using testing::error_of;
+
 template <class F>
 int exit_code_of(F body) {
   try {

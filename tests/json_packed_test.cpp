@@ -14,6 +14,7 @@
 #include "harness/json_text.h"
 #include "harness/protocol.h"
 #include "harness/tensor_io.h"
+#include "support/errors.h"
 
 namespace replay {
 namespace {
@@ -42,14 +43,9 @@ ordered_json plain_parse(const std::string& text) {
   return value;
 }
 
-/// The tensor, or "<error id> <message>".
+/// "no error" with the tensor in *out, or "<error id> <message>".
 std::string decode(const ordered_json& value, Tensor* out) {
-  try {
-    *out = tensor_from_json("t", value, "where");
-    return "";
-  } catch (const Error& error) {
-    return error.id() + " " + error.message();
-  }
+  return testing::error_of([&] { *out = tensor_from_json("t", value, "where"); });
 }
 
 void expect_same_decoding(const std::string& tensor_text) {
@@ -61,7 +57,7 @@ void expect_same_decoding(const std::string& tensor_text) {
   const std::string error_a = decode(packed["stages"]["outputs"], &a);
   const std::string error_b = decode(plain["stages"]["outputs"], &b);
   EXPECT_EQ(error_a, error_b);
-  if (!error_a.empty() || !error_b.empty()) return;
+  if (error_a != "no error" || error_b != "no error") return;
   EXPECT_EQ(a.dtype(), b.dtype());
   EXPECT_EQ(a.shape(), b.shape());
   EXPECT_EQ(a.dtype_inferred(), b.dtype_inferred());
