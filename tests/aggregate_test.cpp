@@ -238,9 +238,7 @@ TEST(Aggregate, AnOutcomeAddsAsItsResultLineReadsBack) {
   RunAggregates direct, read_back;
   for (size_t i = outcomes.size(); i-- > 0;) {  // out of order, as workers finish
     direct.add(outcomes[i], i, classes[i]);
-    json result = result_line(outcomes[i], i, i + 1);
-    if (!classes[i].empty()) result["baseline"] = classes[i];
-    read_back.add(json::parse(result.dump()));
+    read_back.add(json::parse(result_line_text(outcomes[i], i, i + 1, classes[i])));
   }
   EXPECT_EQ(direct.to_json().dump(2), read_back.to_json().dump(2));
   EXPECT_EQ(direct.exit_code(), read_back.exit_code());

@@ -220,7 +220,7 @@ void RunAggregates::add(const json& line) {
 }
 
 void RunAggregates::add(const CaptureOutcome& outcome, size_t seq_in, const std::string& klass) {
-  // Mirrors add(const json&) over result_line()'s fields; a unit test holds the two equal.
+  // Mirrors add(const json&) over result_line_text()'s fields; a unit test holds the two equal.
   ++captures;
   const bool counts_as_new = klass.empty() || klass == "new";
   const int64_t seq = static_cast<int64_t>(seq_in);

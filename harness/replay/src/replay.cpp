@@ -328,10 +328,9 @@ double ReplayRun::captures_per_s() const {
   return wall_s > 0 ? static_cast<double>(aggregates.captures) / wall_s : 0.0;
 }
 
-json ReplayRun::record(CaptureOutcome outcome, size_t seq, size_t line,
-                       const std::string& baseline_class) {
-  json result = result_line(outcome, seq, line);
-  if (!baseline_class.empty()) result["baseline"] = baseline_class;
+std::string ReplayRun::record(CaptureOutcome outcome, size_t seq, size_t line,
+                              const std::string& baseline_class) {
+  std::string result = result_line_text(outcome, seq, line, baseline_class);
   aggregates.add(outcome, seq, baseline_class);
   // Keep the first capture, and the first kDetailedCaptures that did not pass, by position.
   const bool failing = outcome.verdict != CaptureVerdict::kEquivalent;
@@ -597,7 +596,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
           count_failure(outcome);
           const std::string klass = options.baseline_path.empty() ? "" : baseline.classify(outcome);
           std::lock_guard<std::mutex> lock(record_mutex);
-          writer.write(run.record(std::move(outcome), record->index, record->line, klass));
+          writer.write_text(run.record(std::move(outcome), record->index, record->line, klass));
         }
       } catch (...) {
         // The results file could not be written (or worse): the run ends with that error, as

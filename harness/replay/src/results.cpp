@@ -17,13 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-json element_json(const std::optional<ElementRef>& element) {
-  if (!element) return nullptr;
-  return {{"index", element->index},
-          {"actual", json_number(element->actual)},
-          {"reference", json_number(element->reference)}};
-}
-
 bool write_all(int fd, const char* data, size_t size) {
   while (size > 0) {
     const ssize_t wrote = ::write(fd, data, size);
@@ -82,110 +75,201 @@ uint64_t capture_id_hash(const std::string& id) {
   return hash;
 }
 
-json compact_comparison(const TensorComparison& c) {
+namespace {
+
+// The results line's parts, written as text with no json value built (JsonWriter). Keys are in
+// byte order, as nlohmann's std::map holds them: the line is exactly the dump of its parse.
+
+// A double as json_number() gives it: NaN and the infinities as strings.
+void write_figure(JsonWriter& out, double value) {
+  if (std::isnan(value)) {
+    out.string("NaN");
+  } else if (std::isinf(value)) {
+    out.string(value > 0 ? "Infinity" : "-Infinity");
+  } else {
+    out.number(value);
+  }
+}
+
+void write_comparison(JsonWriter& out, const TensorComparison& c) {
+  out.begin_object();
   if (c.bit_identical && c.passed && !c.noise_floor) {
     // Nothing to say but that it matched: the common case of a nightly run, kept short.
-    return {{"name", c.name}, {"passed", true}, {"bit_identical", true}, {"total", c.total}};
+    out.key("bit_identical").boolean(true);
+    out.key("name").string(c.name);
+    out.key("passed").boolean(true);
+    out.key("total").number(c.total);
+    out.end_object();
+    return;
   }
-  json findings = json::array();
-  for (const Finding& finding : c.findings) findings.push_back(finding.id);
-  json out = {{"name", c.name},
-              {"passed", c.passed},
-              {"bit_identical", c.bit_identical},
-              {"mismatched", c.mismatched},
-              {"total", c.total},
-              {"max_abs_error", json_number(c.max_abs_error)},
-              {"max_rel_error", json_number(c.max_rel_error)},
-              {"max_abs", element_json(c.max_abs)},
-              {"findings", findings},
-              {"argmax_disagreements", c.argmax_disagreement_count},
-              {"abs_error_histogram", c.abs_error_histogram}};
-  if (c.noise_floor) out["noise_floor"] = json_number(*c.noise_floor);
-  return out;
+  out.key("abs_error_histogram").begin_array();
+  for (int64_t count : c.abs_error_histogram) out.number(count);
+  out.end_array();
+  out.key("argmax_disagreements").number(c.argmax_disagreement_count);
+  out.key("bit_identical").boolean(c.bit_identical);
+  out.key("findings").begin_array();
+  for (const Finding& finding : c.findings) out.string(finding.id);
+  out.end_array();
+  out.key("max_abs");
+  if (c.max_abs) {
+    out.begin_object();
+    out.key("actual");
+    write_figure(out, c.max_abs->actual);
+    out.key("index").begin_array();
+    for (int64_t i : c.max_abs->index) out.number(i);
+    out.end_array();
+    out.key("reference");
+    write_figure(out, c.max_abs->reference);
+    out.end_object();
+  } else {
+    out.null();
+  }
+  out.key("max_abs_error");
+  write_figure(out, c.max_abs_error);
+  out.key("max_rel_error");
+  write_figure(out, c.max_rel_error);
+  out.key("mismatched").number(c.mismatched);
+  out.key("name").string(c.name);
+  if (c.noise_floor) {
+    out.key("noise_floor");
+    write_figure(out, *c.noise_floor);
+  }
+  out.key("passed").boolean(c.passed);
+  out.key("total").number(c.total);
+  out.end_object();
 }
+
+void write_stage(JsonWriter& out, const StageDiff& stage) {
+  out.begin_object();
+  out.key("local_source");
+  stage.local_source.empty() ? out.null() : out.string(stage.local_source);
+  if (!stage.notes.empty()) out.key("notes").strings(stage.notes);
+  if (stage.json) {
+    out.key("payload").begin_object();
+    out.key("differences").begin_array();
+    for (const auto& d : stage.json->differences) {
+      out.begin_object();
+      out.key("kind").string(json_difference_kind_name(d.kind));
+      out.key("local").value(d.actual);
+      out.key("pointer").string(d.pointer);
+      out.key("remote").value(d.expected);
+      out.end_object();
+    }
+    out.end_array();
+    out.key("leaves_compared").number(stage.json->leaves_compared);
+    out.key("total").number(stage.json->total);
+    out.end_object();
+  }
+  out.key("remote_source");
+  stage.remote_source.empty() ? out.null() : out.string(stage.remote_source);
+  out.key("stage").string(stage_name(stage.stage));
+  out.key("tensors").begin_array();
+  for (const auto& comparison : stage.tensors) write_comparison(out, comparison);
+  out.end_array();
+  out.key("verdict").string(stage_verdict_name(stage.verdict));
+  out.end_object();
+}
+
+// Category counts as an object keyed by the category's number, the keys in byte order.
+void write_counts(JsonWriter& out, const std::map<int64_t, int64_t>& counts) {
+  std::vector<std::pair<std::string, int64_t>> entries;
+  entries.reserve(counts.size());
+  for (const auto& [category, count] : counts) entries.emplace_back(std::to_string(category), count);
+  std::sort(entries.begin(), entries.end());
+  out.begin_object();
+  for (const auto& [category, count] : entries) out.key(category).number(count);
+  out.end_object();
+}
+
+void write_column(JsonWriter& out, const ColumnDiff& column) {
+  out.begin_object();
+  if (!column.category.empty()) out.key("category").string(column.category);
+  out.key("column").string(column.column);
+  out.key("index").number(column.index);
+  const bool counted = !column.local_counts.empty() || !column.remote_counts.empty();
+  out.key("local").begin_array().number(column.local_count);
+  write_figure(out, column.local_mean);
+  write_figure(out, column.local_m2);
+  out.end_array();
+  if (counted) {
+    out.key("local_counts");
+    write_counts(out, column.local_counts);
+  }
+  out.key("max_abs_diff");
+  write_figure(out, column.max_abs_diff);
+  out.key("mismatched_rows").number(column.mismatched_rows);
+  out.key("remote").begin_array().number(column.remote_count);
+  write_figure(out, column.remote_mean);
+  write_figure(out, column.remote_m2);
+  out.end_array();
+  if (counted) {
+    out.key("remote_counts");
+    write_counts(out, column.remote_counts);
+  }
+  out.key("rows").number(column.rows);
+  out.key("transform").string(column.transform);
+  out.end_object();
+}
+
+}  // namespace
 
 json compact_stage(const StageDiff& stage) {
-  json out = {{"stage", stage_name(stage.stage)},
-              {"verdict", stage_verdict_name(stage.verdict)},
-              {"local_source", stage.local_source.empty() ? json(nullptr) : json(stage.local_source)},
-              {"remote_source", stage.remote_source.empty() ? json(nullptr) : json(stage.remote_source)}};
-  if (!stage.notes.empty()) out["notes"] = stage.notes;
-  if (stage.json) {
-    json differences = json::array();
-    for (const auto& d : stage.json->differences) {
-      differences.push_back({{"kind", json_difference_kind_name(d.kind)},
-                             {"pointer", d.pointer},
-                             {"local", d.actual},
-                             {"remote", d.expected}});
-    }
-    out["payload"] = {{"total", stage.json->total},
-                      {"leaves_compared", stage.json->leaves_compared},
-                      {"differences", differences}};
-  }
-  json tensors = json::array();
-  for (const auto& comparison : stage.tensors) tensors.push_back(compact_comparison(comparison));
-  out["tensors"] = tensors;
-  return out;
+  JsonWriter out;
+  write_stage(out, stage);
+  return json::parse(out.text());
 }
 
-json result_line(const CaptureOutcome& outcome, size_t seq, size_t line) {
-  json first = nullptr;
+std::string result_line_text(const CaptureOutcome& outcome, size_t seq, size_t line,
+                             const std::string& baseline_class) {
+  JsonWriter out;
+  out.begin_object();
+  out.key("attempts").number(outcome.attempts);
+  if (!baseline_class.empty()) out.key("baseline").string(baseline_class);
+  // Empty lists are left out: a night's results file is mostly equivalent captures.
+  if (!outcome.columns.empty()) {
+    out.key("columns").begin_array();
+    for (const ColumnDiff& column : outcome.columns) write_column(out, column);
+    out.end_array();
+  }
+  out.key("error");
+  if (outcome.verdict == CaptureVerdict::kError) {
+    out.begin_object();
+    out.key("exit_code").number(outcome.error_exit_code);
+    out.key("id").string(outcome.error_id);
+    out.key("message").string(outcome.error_message);
+    out.end_object();
+  } else {
+    out.null();
+  }
+  out.key("first_divergence");
   if (outcome.diffs.first_divergence) {
     const StageDiff& stage = outcome.diffs.stages[*outcome.diffs.first_divergence];
     const TensorComparison* worst = stage.worst();
-    first = {{"stage", stage_name(stage.stage)},
-             {"tensor", worst != nullptr ? json(worst->name) : json(nullptr)},
-             {"sentence", first_divergence_sentence(outcome)}};
+    out.begin_object();
+    out.key("sentence").string(first_divergence_sentence(outcome));
+    out.key("stage").string(stage_name(stage.stage));
+    out.key("tensor");
+    worst != nullptr ? out.string(worst->name) : out.null();
+    out.end_object();
+  } else {
+    out.null();
   }
-  json error = nullptr;
-  if (outcome.verdict == CaptureVerdict::kError) {
-    error = {{"id", outcome.error_id},
-             {"message", outcome.error_message},
-             {"exit_code", outcome.error_exit_code}};
-  }
-  json stages = json::array();
-  for (const StageDiff& stage : outcome.diffs.stages) stages.push_back(compact_stage(stage));
-  json columns = json::array();
-  auto counts_json = [](const std::map<int64_t, int64_t>& counts) {
-    json out = json::object();
-    for (const auto& [category, count] : counts) out[std::to_string(category)] = count;
-    return out;
-  };
-  for (const ColumnDiff& column : outcome.columns) {
-    json entry = {{"index", column.index},
-                       {"column", column.column},
-                       {"transform", column.transform},
-                       {"rows", column.rows},
-                       {"mismatched_rows", column.mismatched_rows},
-                       {"max_abs_diff", json_number(column.max_abs_diff)},
-                       {"local", {column.local_count, json_number(column.local_mean),
-                                  json_number(column.local_m2)}},
-                       {"remote", {column.remote_count, json_number(column.remote_mean),
-                                   json_number(column.remote_m2)}}};
-    if (!column.category.empty()) entry["category"] = column.category;
-    if (!column.local_counts.empty() || !column.remote_counts.empty()) {
-      entry["local_counts"] = counts_json(column.local_counts);
-      entry["remote_counts"] = counts_json(column.remote_counts);
-    }
-    columns.push_back(std::move(entry));
-  }
-  json out = {{"seq", seq},
-              {"line", line == 0 ? json(nullptr) : json(line)},
-              {"id", outcome.id},
-              {"origin", outcome.origin},
-              {"verdict", capture_verdict_name(outcome.verdict)},
-              {"first_divergence", first},
-              {"error", error},
-              {"local_ms", outcome.local_ms},
-              {"remote_ms", outcome.remote_ms},
-              {"attempts", outcome.attempts},
-              {"stages", stages},
-              {"pairing", outcome.pairing}};
-  // Empty lists are left out: a night's results file is mostly equivalent captures.
-  if (!columns.empty()) out["columns"] = std::move(columns);
-  if (!outcome.unpaired.empty()) out["unpaired"] = outcome.unpaired;
-  if (!outcome.warnings.empty()) out["warnings"] = outcome.warnings;
-  return out;
+  out.key("id").string(outcome.id);
+  out.key("line");
+  line == 0 ? out.null() : out.number(static_cast<uint64_t>(line));
+  out.key("local_ms").number(outcome.local_ms);
+  out.key("origin").string(outcome.origin);
+  out.key("pairing").strings(outcome.pairing);
+  out.key("remote_ms").number(outcome.remote_ms);
+  out.key("seq").number(static_cast<uint64_t>(seq));
+  out.key("stages").begin_array();
+  for (const StageDiff& stage : outcome.diffs.stages) write_stage(out, stage);
+  out.end_array();
+  if (!outcome.unpaired.empty()) out.key("unpaired").strings(outcome.unpaired);
+  out.key("verdict").string(capture_verdict_name(outcome.verdict));
+  if (!outcome.warnings.empty()) out.key("warnings").strings(outcome.warnings);
+  out.end_object();
+  return out.take();
 }
 
 ResultsWriter::ResultsWriter(const std::string& path, bool append, const json& run_header)
@@ -213,7 +297,11 @@ ResultsWriter::~ResultsWriter() {
 }
 
 void ResultsWriter::write(const json& line) {
-  const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  write_text(line.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+void ResultsWriter::write_text(std::string text) {
+  text += '\n';
   std::lock_guard<std::mutex> lock(mutex_);
   if (!write_all(fd_, text.data(), text.size())) {
     fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));

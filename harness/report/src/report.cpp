@@ -423,7 +423,7 @@ void for_each_raw_result_in_order(const ReplayRun& run,
   std::ifstream in(run.results_path, std::ios::binary);
   if (run.results_path.empty() || !in) {
     for (size_t i = 0; i < run.captures.size(); ++i) {
-      on_line(dump(result_line(run.captures[i], i < run.capture_seqs.size() ? run.capture_seqs[i] : i, 0)));
+      on_line(result_line_text(run.captures[i], i < run.capture_seqs.size() ? run.capture_seqs[i] : i, 0));
     }
     return;
   }

@@ -106,7 +106,7 @@ struct RunAggregates {
 
   /// Adds one result line (results.h).
   void add(const nlohmann::json& line);
-  /// Adds one capture as add(result_line(outcome, seq, ...) with "baseline": baseline_class
+  /// Adds one capture as add(parse of result_line_text(outcome, seq, ..., baseline_class)
   /// when that is not empty) would, without reading the line back: the run's own captures
   /// (issue 10's profile: reading each line back cost a quarter of an offline replay).
   void add(const CaptureOutcome& outcome, size_t seq, const std::string& baseline_class);

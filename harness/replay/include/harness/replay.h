@@ -133,9 +133,9 @@ struct ReplayRun {
   std::string stop_reason;    ///< why the run stopped early, if it did
 
   /// Adds one capture: its result line to the aggregates, and the outcome to `captures` when
-  /// it is one to keep. Returns the result line (for the results file).
-  nlohmann::json record(CaptureOutcome outcome, size_t seq, size_t line,
-                        const std::string& baseline_class = "");
+  /// it is one to keep. Returns the result line's text (for the results file).
+  std::string record(CaptureOutcome outcome, size_t seq, size_t line,
+                     const std::string& baseline_class = "");
 
   std::optional<RunError> error;  ///< set when the run ended in an error of its own
 

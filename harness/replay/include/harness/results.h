@@ -27,16 +27,17 @@ namespace replay {
 
 inline constexpr int kResultsVersion = 1;
 
-/// The compact JSON of one capture (the results line, and the report's captures[] entry).
-/// `line` is 0 when the source is not JSON Lines.
-nlohmann::json result_line(const CaptureOutcome& outcome, size_t seq, size_t line);
+/// The compact JSON of one capture (the results line, and the report's captures[] entry), as
+/// one line of text (no newline): id, seq, line (null when the source is not JSON Lines),
+/// verdict, first divergence, error, timings, attempts, pairing, each stage's figures (a
+/// matching tensor in four fields: name, passed, bit_identical, total), the feature columns'
+/// figures, and `baseline_class` ("new", "known", ...) when not empty. The text is exactly
+/// nlohmann's compact dump of its own parse (keys in byte order); written without building a
+/// json value.
+std::string result_line_text(const CaptureOutcome& outcome, size_t seq, size_t line,
+                             const std::string& baseline_class = "");
 
-/// The compact figures of one tensor comparison: name, passed, bit_identical, mismatched,
-/// total, max_abs_error, max_rel_error, the greatest mismatch (index, actual, reference),
-/// finding ids, argmax disagreements, the |diff| histogram.
-nlohmann::json compact_comparison(const TensorComparison& comparison);
-
-/// The compact JSON of one stage diff.
+/// The compact JSON of one stage diff, as in the results line.
 nlohmann::json compact_stage(const StageDiff& stage);
 
 /// Appends result lines to a file, one write(2) per line, so a line is never left half written
@@ -52,6 +53,8 @@ class ResultsWriter {
   ResultsWriter& operator=(const ResultsWriter&) = delete;
 
   void write(const nlohmann::json& line);
+  /// One line of JSON text, without its newline.
+  void write_text(std::string line);
   const std::string& path() const { return path_; }
 
  private:
