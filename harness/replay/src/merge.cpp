@@ -85,6 +85,7 @@ ReplayRun merge_results(const std::vector<std::string>& paths,
   }
   if (!writer) writer = std::make_unique<ResultsWriter>(target, false, header);
   run.results_path = target;
+  run.results_written_from = 0;  // every line, the header too, written here from parsed JSON
   run.capture_path = header.value("capture", "");
   run.model_path = header.contains("model") && header["model"].is_string()
                        ? header["model"].get<std::string>()

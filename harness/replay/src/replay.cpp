@@ -503,6 +503,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
     }
   }
   ResultsWriter writer(run.results_path, options.resume, header);
+  run.results_written_from = writer.start_offset();
 
   // Workers: one Replayer each, over the shared parts. LibTorch's intra-op threads default to 1
   // (replay's parallelism is across captures, and results never depend on --jobs); the

@@ -290,6 +290,9 @@ ResultsWriter::ResultsWriter(const std::string& path, bool append, const json& r
       fail_input("results.write", path + ": cannot write: " + std::strerror(errno));
     }
   }
+  const off_t end = ::lseek(fd_, 0, SEEK_CUR);
+  if (end < 0) fail_input("results.write", path + ": cannot seek: " + std::strerror(errno));
+  start_offset_ = static_cast<uint64_t>(end);
 }
 
 ResultsWriter::~ResultsWriter() {

@@ -10,6 +10,7 @@
 ///   return run.exit_code();
 
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -122,6 +123,9 @@ struct ReplayRun {
   std::vector<CaptureOutcome> captures;
   std::vector<size_t> capture_seqs;
   std::string results_path;   ///< every capture's result line, in completion order
+  /// Where the lines this process wrote to results_path begin (a byte offset): those are JSON
+  /// by construction; lines before it (a resumed run's) are checked when read raw.
+  uint64_t results_written_from = std::numeric_limits<uint64_t>::max();
   /// Removes a temporary results file (no --results) when the last copy of the run goes.
   std::shared_ptr<void> results_owner;
   int jobs = 1;
@@ -200,7 +204,9 @@ ReplayRun merge_results(const std::vector<std::string>& paths, const std::string
 /// Every capture's result line in source order (from the results file, else the kept captures).
 void for_each_result_in_order(const ReplayRun& run,
                               const std::function<void(const nlohmann::json&)>& on_line);
-/// The same lines as the results file holds them, unparsed (a line may not be valid JSON).
+/// The same lines as the results file holds them, unparsed. Each is a JSON text: the lines this
+/// process wrote are so by construction; any other (a resumed run's) is checked, and skipped
+/// when it is not, as for_each_result_in_order skips it.
 void for_each_raw_result_in_order(const ReplayRun& run,
                                   const std::function<void(const std::string&)>& on_line);
 /// A Markdown summary fit for a CI job summary.

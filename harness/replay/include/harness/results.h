@@ -56,10 +56,13 @@ class ResultsWriter {
   /// One line of JSON text, without its newline.
   void write_text(std::string line);
   const std::string& path() const { return path_; }
+  /// The byte offset of this writer's first line (after the header, or the lines appended to).
+  uint64_t start_offset() const { return start_offset_; }
 
  private:
   std::string path_;
   int fd_ = -1;
+  uint64_t start_offset_ = 0;
   std::mutex mutex_;
 };
 
