@@ -6,10 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 
 #include "harness/error.h"
+#include "harness/replay.h"
 #include "harness/replayer.h"
 #include "harness/results.h"
 
@@ -265,6 +268,64 @@ TEST(Aggregate, AnOutcomeAddsAsItsResultLineReadsBack) {
                 direct.tensors.at("outputs/logits").first_divergence,
             2);
   EXPECT_EQ(direct.baseline_counts.at("known"), 1);
+}
+
+// The corpus-level moments of a feature column (mean, deviation) merge in source order, by each
+// capture's place among those replayed, whatever order the workers finish in: a run's figures do
+// not depend on --jobs. Merged as they finish, they differ in their last digits (checked here
+// too, so that the test can fail). Past 65,536 captures finished ahead of one still in flight,
+// the earliest waiting merge anyway: memory stays bounded.
+TEST(Aggregate, RecordMergesColumnMomentsInSourceOrderWhateverOrderTheyFinish) {
+  auto outcome = [](size_t i) {
+    CaptureOutcome o;
+    o.id = "c" + std::to_string(i);
+    o.verdict = CaptureVerdict::kEquivalent;
+    ColumnDiff column;
+    column.column = "amount";
+    column.transform = "standard";
+    column.rows = column.local_count = column.remote_count = 1 + static_cast<int64_t>(i % 3);
+    column.local_mean = std::pow(1.37, static_cast<double>(i % 41)) / 3.0;
+    column.remote_mean = column.local_mean * (1 + 1e-7 * static_cast<double>(i % 5));
+    column.local_m2 = 0.1 * static_cast<double>(i % 7);
+    column.remote_m2 = 0.3 * static_cast<double>(i % 11);
+    o.columns = {column};
+    return o;
+  };
+  constexpr size_t kCaptures = 300;
+  std::vector<size_t> finished(kCaptures);
+  for (size_t i = 0; i < kCaptures; ++i) finished[i] = i;
+  std::mt19937 shuffle(7);
+  std::shuffle(finished.begin(), finished.end(), shuffle);
+  ReplayRun in_order, ordered, as_finished;
+  for (size_t i = 0; i < kCaptures; ++i) in_order.record(outcome(i), i, 0, "", i);
+  for (size_t i : finished) {
+    ordered.record(outcome(i), i, 0, "", i);
+    as_finished.record(outcome(i), i, 0);
+  }
+  EXPECT_TRUE(ordered.pending_moments.empty());
+  const ColumnAggregate& want = in_order.aggregates.columns.at(0);
+  const ColumnAggregate& got = ordered.aggregates.columns.at(0);
+  EXPECT_EQ(got.local.count, want.local.count);
+  EXPECT_EQ(got.local.mean, want.local.mean);  // bit for bit
+  EXPECT_EQ(got.local.m2, want.local.m2);
+  EXPECT_EQ(got.remote.mean, want.remote.mean);
+  EXPECT_EQ(got.remote.m2, want.remote.m2);
+  const ColumnAggregate& loose = as_finished.aggregates.columns.at(0);
+  EXPECT_TRUE(loose.local.mean != want.local.mean || loose.local.m2 != want.local.m2 ||
+              loose.remote.mean != want.remote.mean || loose.remote.m2 != want.remote.m2);
+  EXPECT_NEAR(loose.local.mean, want.local.mean, 1e-12 * std::fabs(want.local.mean));
+
+  // The first capture stuck while 70,000 finish: at most 65,536 wait; all merge in the end.
+  ReplayRun stuck;
+  CaptureOutcome small = outcome(1);
+  for (size_t i = 1; i <= 70000; ++i) {
+    stuck.record(small, i, 0, "", i);
+    ASSERT_LE(stuck.pending_moments.size(), size_t{1} << 16);
+  }
+  stuck.record(outcome(0), 0, 0, "", 0);
+  stuck.finish_moments();
+  EXPECT_TRUE(stuck.pending_moments.empty());
+  EXPECT_EQ(stuck.aggregates.columns.at(0).local.count, 70000 * 2 + 1);
 }
 
 }  // namespace

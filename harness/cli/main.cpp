@@ -315,7 +315,7 @@ int main(int argc, char** argv) {
   // temporary file removed. What exit() would run now is mostly LibTorch's static destructors,
   // deregistering thousands of operators: ~65 ms, a tenth of an offline run of 5,000 captures
   // (perf, issue 10). Leave without them, once what was printed is flushed. Sanitizer builds
-  // exit normally, for their leak check.
+  // exit normally: their checks run at exit.
 #if defined(__SANITIZE_ADDRESS__)
   return code;
 #else

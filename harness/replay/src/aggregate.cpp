@@ -219,7 +219,33 @@ void RunAggregates::add(const json& line) {
   }
 }
 
-void RunAggregates::add(const CaptureOutcome& outcome, size_t seq_in, const std::string& klass) {
+std::vector<ColumnMoments> column_moments(const std::vector<ColumnDiff>& columns) {
+  std::vector<ColumnMoments> out;
+  out.reserve(columns.size());
+  for (const ColumnDiff& column : columns) {
+    out.push_back({column.index, column.local_count, column.remote_count, column.local_mean,
+                   column.local_m2, column.remote_mean, column.remote_m2});
+  }
+  return out;
+}
+
+void RunAggregates::add(const CaptureOutcome& outcome, size_t seq, const std::string& klass) {
+  add_without_moments(outcome, seq, klass);
+  merge_moments(column_moments(outcome.columns));
+}
+
+void RunAggregates::merge_moments(const std::vector<ColumnMoments>& moments) {
+  for (const ColumnMoments& column : moments) {
+    ColumnAggregate& aggregate = columns[column.index];
+    aggregate.local.merge(column.local_count, finite_or_zero(column.local_mean),
+                          finite_or_zero(column.local_m2));
+    aggregate.remote.merge(column.remote_count, finite_or_zero(column.remote_mean),
+                           finite_or_zero(column.remote_m2));
+  }
+}
+
+void RunAggregates::add_without_moments(const CaptureOutcome& outcome, size_t seq_in,
+                                        const std::string& klass) {
   // Mirrors add(const json&) over result_line_text()'s fields; a unit test holds the two equal.
   ++captures;
   const bool counts_as_new = klass.empty() || klass == "new";
@@ -308,10 +334,6 @@ void RunAggregates::add(const CaptureOutcome& outcome, size_t seq_in, const std:
     aggregate.mismatched_rows += column.mismatched_rows;
     aggregate.mismatched_captures += column.mismatched_rows > 0;
     aggregate.max_abs_diff = std::max(aggregate.max_abs_diff, finite_or_zero(column.max_abs_diff));
-    aggregate.local.merge(column.local_count, finite_or_zero(column.local_mean),
-                          finite_or_zero(column.local_m2));
-    aggregate.remote.merge(column.remote_count, finite_or_zero(column.remote_mean),
-                           finite_or_zero(column.remote_m2));
     for (const auto& [category, count] : column.local_counts) aggregate.local_counts[category] += count;
     for (const auto& [category, count] : column.remote_counts) aggregate.remote_counts[category] += count;
   }

@@ -35,6 +35,9 @@ using nlohmann::json;
 
 std::atomic<bool> g_stop_requested{false};
 
+// ReplayRun::record(): column moments held for an earlier capture still in flight, at most.
+constexpr size_t kMaxPendingMoments = size_t{1} << 16;
+
 std::string base_url(const std::string& url) {
   const size_t scheme = url.find("://");
   if (scheme == std::string::npos) return url;
@@ -324,14 +327,35 @@ int default_jobs() {
   return static_cast<int>(std::clamp(cores == 0 ? 1u : cores, 1u, 64u));
 }
 
+void ReplayRun::finish_moments() {
+  for (const auto& [order, moments] : pending_moments) aggregates.merge_moments(moments);
+  pending_moments.clear();
+}
+
 double ReplayRun::captures_per_s() const {
   return wall_s > 0 ? static_cast<double>(aggregates.captures) / wall_s : 0.0;
 }
 
 std::string ReplayRun::record(CaptureOutcome outcome, size_t seq, size_t line,
-                              const std::string& baseline_class) {
+                              const std::string& baseline_class, std::optional<uint64_t> order) {
   std::string result = result_line_text(outcome, seq, line, baseline_class);
-  aggregates.add(outcome, seq, baseline_class);
+  if (!order) {
+    aggregates.add(outcome, seq, baseline_class);
+  } else {
+    aggregates.add_without_moments(outcome, seq, baseline_class);
+    pending_moments.emplace(*order, column_moments(outcome.columns));
+    // In order; past kMaxPendingMoments captures finished ahead of one still in flight (a
+    // capture stuck in retries while thousands pass), the earliest waiting is merged anyway,
+    // so memory stays bounded.
+    while (!pending_moments.empty() &&
+           (pending_moments.begin()->first <= next_moments ||
+            pending_moments.size() > kMaxPendingMoments)) {
+      auto first = pending_moments.begin();
+      aggregates.merge_moments(first->second);
+      next_moments = std::max(next_moments, first->first + 1);
+      pending_moments.erase(first);
+    }
+  }
   // Keep the first capture, and the first kDetailedCaptures that did not pass, by position.
   const bool failing = outcome.verdict != CaptureVerdict::kEquivalent;
   const auto position = std::lower_bound(capture_seqs.begin(), capture_seqs.end(), seq);
@@ -521,6 +545,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   std::mutex source_mutex;  // the source, the selection, `first`, `taken`, `source_done`
   std::optional<CaptureRecord> pending = std::move(first);
   uint64_t taken = 0;
+  uint64_t handed_out = 0;  // each capture's order among those replayed (ReplayRun::record)
   bool source_done = false;
   std::mutex record_mutex;  // the run's aggregates and kept captures, the results file
   std::atomic<bool> stopping{false};
@@ -546,7 +571,11 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   };
   // The next capture of this run (shard, sample, --limit, --resume), or none when the source is
   // done or the run stops.
-  auto take = [&]() -> std::optional<CaptureRecord> {
+  struct Taken {
+    CaptureRecord record;
+    uint64_t order = 0;
+  };
+  auto take = [&]() -> std::optional<Taken> {
     std::lock_guard<std::mutex> lock(source_mutex);
     try {
       while (!source_done) {
@@ -558,7 +587,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
         if (!selection.selected(record->id)) continue;
         if (options.limit && taken >= *options.limit) break;
         ++taken;
-        if (!selection.already_done(record->id)) return record;
+        if (!selection.already_done(record->id)) return Taken{std::move(*record), handed_out++};
       }
     } catch (const Error& error) {
       std::lock_guard<std::mutex> errors(open_mutex);
@@ -589,15 +618,17 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
       try {
         Replayer replayer(parts, backend, std::move(transport));
         while (opened) {
-          std::optional<CaptureRecord> record = take();
-          if (!record) break;
-          CaptureOutcome outcome = record->capture
-                                       ? replayer.replay(*record->capture, options.noise_runs)
-                                       : unreadable(*record);
+          std::optional<Taken> taken_record = take();
+          if (!taken_record) break;
+          const CaptureRecord& record = taken_record->record;
+          CaptureOutcome outcome = record.capture
+                                       ? replayer.replay(*record.capture, options.noise_runs)
+                                       : unreadable(record);
           count_failure(outcome);
           const std::string klass = options.baseline_path.empty() ? "" : baseline.classify(outcome);
           std::lock_guard<std::mutex> lock(record_mutex);
-          writer.write_text(run.record(std::move(outcome), record->index, record->line, klass));
+          writer.write_text(run.record(std::move(outcome), record.index, record.line, klass,
+                                       taken_record->order));
         }
       } catch (...) {
         // The results file could not be written (or worse): the run ends with that error, as
@@ -647,6 +678,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   for (auto& worker : workers) worker.join();
   if (counter.joinable() && worker_failure) counter.join();
   if (worker_failure) std::rethrow_exception(worker_failure);
+  run.finish_moments();
   if (interrupted) {
     run.interrupted = true;
     run.stop_reason = "interrupted";

@@ -21,6 +21,7 @@
 namespace replay {
 
 struct CaptureOutcome;
+struct ColumnDiff;
 
 /// Latencies in a log-bucketed histogram (1% resolution from 1 µs to ~3 h): percentiles in
 /// constant memory.
@@ -46,6 +47,14 @@ struct Moments {
   void merge(int64_t n, double mean_b, double m2_b);
   double stddev() const;
 };
+
+/// One capture's moments of one feature column on each side (ColumnDiff's), for a merge in order.
+struct ColumnMoments {
+  int64_t index = 0;
+  int64_t local_count = 0, remote_count = 0;
+  double local_mean = 0, local_m2 = 0, remote_mean = 0, remote_m2 = 0;
+};
+std::vector<ColumnMoments> column_moments(const std::vector<ColumnDiff>& columns);
 
 struct ColumnAggregate {
   std::string column, transform, category;
@@ -110,6 +119,13 @@ struct RunAggregates {
   /// when that is not empty) would, without reading the line back: the run's own captures
   /// (issue 10's profile: reading each line back cost a quarter of an offline replay).
   void add(const CaptureOutcome& outcome, size_t seq, const std::string& baseline_class);
+  /// The same but for the columns' moments, which merge_moments() adds. Chan's merge of means
+  /// and variances is not associative in floating point: merged in the order workers finish,
+  /// the corpus-level means and deviations differed in their last digits between two runs of
+  /// the same captures with --jobs 2; ReplayRun merges them in source order.
+  void add_without_moments(const CaptureOutcome& outcome, size_t seq,
+                           const std::string& baseline_class);
+  void merge_moments(const std::vector<ColumnMoments>& moments);
   /// 0 every capture equivalent; 1 a divergence; 3 before 2 for errors. With a baseline, only
   /// new divergences and new errors count.
   int exit_code() const;

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -135,11 +136,20 @@ struct ReplayRun {
   /// (replay merge); null otherwise.
   nlohmann::json first_divergence_line;
   std::string stop_reason;    ///< why the run stopped early, if it did
+  /// Column moments of captures that finished before an earlier one, by `order` (record()).
+  std::map<uint64_t, std::vector<ColumnMoments>> pending_moments;
+  uint64_t next_moments = 0;
 
   /// Adds one capture: its result line to the aggregates, and the outcome to `captures` when
-  /// it is one to keep. Returns the result line's text (for the results file).
+  /// it is one to keep. Returns the result line's text (for the results file). `order`: the
+  /// capture's place among those this run replays (0, 1, 2, ... with no gap), by which the
+  /// feature columns' moments are merged whatever order the captures finish in, so that the
+  /// corpus-level figures do not depend on --jobs; none: merged at once.
   std::string record(CaptureOutcome outcome, size_t seq, size_t line,
-                     const std::string& baseline_class = "");
+                     const std::string& baseline_class = "",
+                     std::optional<uint64_t> order = std::nullopt);
+  /// Merges the moments still waiting for an earlier capture (a run that ended early).
+  void finish_moments();
 
   std::optional<RunError> error;  ///< set when the run ended in an error of its own
 
