@@ -517,7 +517,8 @@ JsonWriter& JsonWriter::number(double value) {
   return *this;
 }
 
-JsonWriter& JsonWriter::number(int64_t value) {
+template <class Integer>
+JsonWriter& JsonWriter::integer(Integer value) {
   separate();
   char buffer[24];
   const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
@@ -525,13 +526,8 @@ JsonWriter& JsonWriter::number(int64_t value) {
   return *this;
 }
 
-JsonWriter& JsonWriter::number(uint64_t value) {
-  separate();
-  char buffer[24];
-  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out_.append(buffer, static_cast<size_t>(result.ptr - buffer));
-  return *this;
-}
+JsonWriter& JsonWriter::number(int64_t value) { return integer(value); }
+JsonWriter& JsonWriter::number(uint64_t value) { return integer(value); }
 
 JsonWriter& JsonWriter::boolean(bool value) {
   separate();

@@ -203,6 +203,8 @@ class JsonWriter {
 
  private:
   void separate();
+  template <class Integer>
+  JsonWriter& integer(Integer value);
   std::string out_;
   std::vector<bool> first_;  ///< per open array or object: no element written yet
   bool after_key_ = false;
