@@ -206,9 +206,31 @@ TEST(JsonPacked, TheJsonCodecReadsALongAnswerAsItsText) {
     expect_tensor(*by_location["/debug/features"], features);
     ASSERT_EQ(by_location.count("/debug/payload"), 1u);
     EXPECT_EQ(by_location["/debug/payload"]->json, nlohmann::json::parse(payload));
+    // The long lists' tensors took the packed bytes over; the summary says what they held.
     const std::string summary = decoded.summary();
     EXPECT_EQ(summary.find("binary"), std::string::npos) << summary;
-    EXPECT_NE(summary.find("[2000]"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("/prediction (float64 [2000])"), std::string::npos) << summary;
+    EXPECT_NE(summary.find("/labels (int64 [1200])"), std::string::npos) << summary;
+  }
+  {
+    // One long list named by two stages (outputs by the config, prediction by its default
+    // location): taken once, both fields the text's tensor, sharing its bytes.
+    ProtocolOptions options;
+    const auto index = static_cast<size_t>(Stage::kOutputs);
+    options.stage_locations[index] = {"/prediction"};
+    options.stage_configured[index] = true;
+    auto codec = make_protocol("json", options);
+    const DecodedResponse decoded = codec->decode_response(answer, "POST http://h/predict");
+    std::vector<const ResponseField*> found;
+    for (const ResponseField& field : decoded.fields) {
+      if (field.location == "/prediction") found.push_back(&field);
+    }
+    ASSERT_EQ(found.size(), 2u);
+    expect_tensor(*found[0], prediction);
+    expect_tensor(*found[1], prediction);
+    EXPECT_EQ(found[0]->tensors[0].name(), "output");
+    EXPECT_EQ(found[1]->tensors[0].name(), "prediction");
+    EXPECT_EQ(found[0]->tensors[0].data(), found[1]->tensors[0].data());
   }
   {
     // A configured pointer to one element of a long list.
