@@ -1,8 +1,12 @@
 // The limits of every JSON text replay reads (harness/json_text.h: parse_json_checked): nesting
 // past kMaxJsonDepth and numbers past a double's range are bad input with the file's own id, at
 // every entry point (captures, JSON Lines, request bodies, logged stages, configs, each remote
-// protocol's answer, /debug/payload), never a crash or an internal error.
+// protocol's answer, /debug/payload), never a crash or an internal error; and strings of 1 MiB or
+// more, read outside nlohmann's lexer, read exactly as it reads them.
 #include <gtest/gtest.h>
+
+#include <iterator>
+#include <random>
 
 #include "harness/capture.h"
 #include "harness/config.h"
@@ -161,6 +165,101 @@ TEST(JsonLimits, ConfigsAreConfigParse) {
     const std::string error = error_of([&] { load_config(path); });
     EXPECT_EQ(error.rfind("config.parse " + path + ":1:", 0), 0u) << error.substr(0, 300);
   }
+}
+
+// Strings of 1 MiB or more are decoded outside nlohmann's lexer (which holds a string token
+// twice while it reads it): what the parse gives must be what nlohmann's own parse gives, value
+// for value, escapes, surrogate pairs and UTF-8 included; keys, and strings nlohmann refuses, are
+// left to it (the same error, at the same byte offset); a short string that looks like the
+// lexer's stand-in for a long one stays itself.
+TEST(JsonLimits, LongStringsReadAsNlohmannReadsThem) {
+  const size_t mib = size_t{1} << 20;
+  std::string plain(mib + 3, 'a');
+  std::string escaped;
+  while (escaped.size() < mib) escaped += R"(q\"x\\y\/z\b\f\n\r\t\u00e9\u20ac\ud83d\ude00 \u0000 )";
+  std::string utf8;
+  while (utf8.size() < mib) utf8 += "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 ";
+  const std::string key(mib, 'k');
+  const std::string text = "{\"plain\": \"" + plain + "\", \"" + key + "\" : \"v\", \"list\": [\"" +
+                           escaped + "\", 7, \"\\u0001replay-long-string-0000000000000000-0\", \"" +
+                           utf8 + "\"]}";
+  nlohmann::json ours;
+  ASSERT_FALSE(parse_json_checked(text, &ours).has_value());
+  EXPECT_EQ(ours, nlohmann::json::parse(text));
+  EXPECT_EQ(ours["plain"].get<std::string>().size(), plain.size());
+  EXPECT_EQ(ours["list"][2], "\x01replay-long-string-0000000000000000-0");
+  nlohmann::ordered_json ordered;
+  ASSERT_FALSE(parse_json_checked(text, &ordered).has_value());
+  EXPECT_EQ(ordered.dump(), nlohmann::ordered_json::parse(text).dump());
+
+  // Refused long strings: the error nlohmann gives, where it gives it.
+  const std::string refused[] = {
+      "[\"" + plain + "\x01\"]",             // a control character
+      "[\"" + plain + "\\x\"]",              // not an escape
+      "[\"" + plain + "\\udc00\"]",          // a lone low surrogate
+      "[\"" + plain + "\\ud800 \"]",         // a high surrogate alone
+      "[\"" + plain + "\xc3\x28\"]",         // ill-formed UTF-8
+      "[\"" + plain + "\xed\xa0\x80\"]",     // a surrogate in UTF-8
+      "[\"" + plain + "\" x]",               // after the string
+      "[\"" + plain + "\", \"" + plain + "\", 1, x]",  // further on
+      "[\"" + plain,                         // unterminated
+  };
+  for (const std::string& bad : refused) {
+    nlohmann::json value;
+    const std::optional<JsonProblem> problem = parse_json_checked(bad, &value);
+    ASSERT_TRUE(problem.has_value()) << bad.substr(mib);
+    try {
+      const nlohmann::json unused = nlohmann::json::parse(bad);
+      (void)unused;
+      ADD_FAILURE() << "nlohmann accepted " << bad.substr(mib);
+    } catch (const nlohmann::json::parse_error& error) {
+      EXPECT_EQ(problem->byte_offset + 1, error.byte) << bad.substr(mib);
+      EXPECT_EQ(problem->message, short_parse_message(error)) << bad.substr(mib);
+    }
+  }
+}
+
+// The same, differentially: long strings of random pieces (plain text, every escape, surrogate
+// pairs and lone halves, UTF-8 of every length, ill-formed bytes, control characters), as values
+// and as keys; whatever nlohmann makes of the text (its value, or its error at its byte offset),
+// replay's parser makes of it too.
+TEST(JsonLimits, LongStringsOfRandomPiecesReadAsNlohmannReadsThem) {
+  const char* const pieces[] = {"abc", " ", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r",
+                                "\\t", "\\u0041", "\\u00e9", "\\u20AC", "\\ud83d\\ude00",
+                                "\\u0000", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                // refused by nlohmann: a few of each
+                                "\\ud83d", "\\ude00", "\\x", "\\u12g4", "\x01", "\xc3", "\xff",
+                                "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+  constexpr size_t kAccepted = 18;
+  std::mt19937 random(11);
+  int values = 0, errors = 0;
+  for (int round = 0; round < 24; ++round) {
+    std::string content;
+    const bool clean = round % 3 != 0;  // two in three hold only what nlohmann accepts
+    while (content.size() < (size_t{1} << 20) + 16) {
+      const size_t count = clean ? kAccepted : std::size(pieces);
+      const size_t pick = random() % 50 == 0 ? random() % count : 0;
+      content += pieces[pick];
+    }
+    const std::string text = round % 4 == 1 ? "{\"" + content + "\": 1}"
+                                            : "{\"k\": [1, \"" + content + "\"], \"z\": true}";
+    nlohmann::json ours;
+    const std::optional<JsonProblem> problem = parse_json_checked(text, &ours);
+    try {
+      const nlohmann::json theirs = nlohmann::json::parse(text);
+      ASSERT_FALSE(problem.has_value()) << "round " << round << ": " << problem->message.substr(0, 200);
+      EXPECT_TRUE(ours == theirs) << "round " << round;
+      ++values;
+    } catch (const nlohmann::json::parse_error& error) {
+      ASSERT_TRUE(problem.has_value()) << "round " << round;
+      ++errors;
+      EXPECT_EQ(problem->byte_offset + 1, error.byte) << "round " << round;
+      EXPECT_EQ(problem->message.substr(0, 300), short_parse_message(error).substr(0, 300))
+          << "round " << round;
+    }
+  }
+  EXPECT_EQ(values, 16);  // the clean rounds
+  EXPECT_EQ(errors, 8);
 }
 
 }  // namespace

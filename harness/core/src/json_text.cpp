@@ -5,11 +5,15 @@
 #include <cmath>
 #include <cerrno>
 #include <cstring>
+#include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <random>
 #include <sstream>
 #include <sys/stat.h>
 
 #include "harness/error.h"
+#include "harness/utf8.h"
 
 namespace replay {
 
@@ -66,6 +70,210 @@ std::string short_parse_message(const nlohmann::json::parse_error& error) {
 
 namespace {
 
+// Long strings: nlohmann's lexer holds a string token twice while it reads it (its raw
+// `token_string`, kept for error messages, and the decoded `token_buffer`), each grown by
+// doubling: a capture holding one string of 286 MiB peaked at 3.7x its size (issue 9). A string
+// value of kLongStringBytes or more is decoded here instead, once, into its own buffer; the lexer
+// reads a short stand-in token in its place, and the DOM builder puts the decoded string where
+// the stand-in's value arrives.
+constexpr size_t kLongStringBytes = size_t{1} << 20;
+
+struct LongString {
+  size_t begin = 0, end = 0;  ///< the token, quotes included: text[begin] == '"', end past its close
+  std::string marker;         ///< what the lexer makes of the stand-in: "\x01replay-long-string-..."
+  std::string stand_in;       ///< the token the lexer reads instead
+  std::string value;          ///< the decoded string
+};
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool read_hex4(std::string_view text, size_t at, uint32_t* code) {
+  if (at + 4 > text.size()) return false;
+  *code = 0;
+  for (size_t i = at; i < at + 4; ++i) {
+    const int digit = hex_digit(text[i]);
+    if (digit < 0) return false;
+    *code = *code * 16 + static_cast<uint32_t>(digit);
+  }
+  return true;
+}
+
+void append_utf8(uint32_t code, std::string* out) {
+  if (code < 0x80) {
+    *out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    *out += static_cast<char>(0xC0 | (code >> 6));
+    *out += static_cast<char>(0x80 | (code & 0x3F));
+  } else if (code < 0x10000) {
+    *out += static_cast<char>(0xE0 | (code >> 12));
+    *out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    *out += static_cast<char>(0x80 | (code & 0x3F));
+  } else {
+    *out += static_cast<char>(0xF0 | (code >> 18));
+    *out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+    *out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    *out += static_cast<char>(0x80 | (code & 0x3F));
+  }
+}
+
+// Decodes the string token text[begin, end) (quotes included) as nlohmann reads one; false for
+// one it would refuse (a control character, a bad escape, a lone surrogate, ill-formed UTF-8),
+// which is left to it, and to its error message.
+bool decode_json_string(std::string_view text, size_t begin, size_t end, std::string* out) {
+  out->clear();
+  out->reserve(end - begin - 2);
+  for (size_t i = begin + 1; i + 1 < end; ++i) {
+    const char c = text[i];
+    if (static_cast<unsigned char>(c) < 0x20) return false;
+    if (c != '\\') {
+      *out += c;
+      continue;
+    }
+    if (++i + 1 >= end) return false;
+    switch (text[i]) {
+      case '"': *out += '"'; break;
+      case '\\': *out += '\\'; break;
+      case '/': *out += '/'; break;
+      case 'b': *out += '\b'; break;
+      case 'f': *out += '\f'; break;
+      case 'n': *out += '\n'; break;
+      case 'r': *out += '\r'; break;
+      case 't': *out += '\t'; break;
+      case 'u': {
+        uint32_t code = 0;
+        if (!read_hex4(text, i + 1, &code)) return false;
+        i += 4;
+        if (code >= 0xDC00 && code <= 0xDFFF) return false;  // a low surrogate first
+        if (code >= 0xD800 && code <= 0xDBFF) {
+          uint32_t low = 0;
+          if (i + 6 >= end || text[i + 1] != '\\' || text[i + 2] != 'u' ||
+              !read_hex4(text, i + 3, &low) || low < 0xDC00 || low > 0xDFFF) {
+            return false;
+          }
+          i += 6;
+          code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+        }
+        append_utf8(code, out);
+        break;
+      }
+      default: return false;
+    }
+  }
+  // Escapes only ever add whole characters: the text is well-formed if its raw bytes were.
+  return is_valid_utf8(*out);
+}
+
+// The long string values of `text` (not object keys), each decoded, or none when the text holds
+// none (or is too short to). A scan of the text as JSON tokens: a '"' outside a string opens one.
+std::vector<LongString> find_long_strings(std::string_view text) {
+  std::vector<LongString> found;
+  if (text.size() < kLongStringBytes) return found;
+  std::string nonce;
+  size_t i = 0;
+  while (i < text.size()) {
+    const size_t open = text.find('"', i);
+    if (open == std::string_view::npos) break;
+    size_t close = open + 1;
+    while (close < text.size() && text[close] != '"') close += text[close] == '\\' ? 2 : 1;
+    if (close >= text.size()) break;  // unterminated: nlohmann says where
+    const size_t end = close + 1;
+    i = end;
+    if (end - open < kLongStringBytes) continue;
+    size_t next = end;
+    while (next < text.size() && (text[next] == ' ' || text[next] == '\t' || text[next] == '\n' ||
+                                  text[next] == '\r')) {
+      ++next;
+    }
+    if (next < text.size() && text[next] == ':') continue;  // a key
+    LongString string;
+    if (!decode_json_string(text, open, end, &string.value)) continue;
+    if (nonce.empty()) {
+      // Unguessable, so that no string of the text can pass for a stand-in.
+      std::random_device random;
+      char digits[17];
+      std::snprintf(digits, sizeof(digits), "%08x%08x", random(), random());
+      nonce = digits;
+    }
+    string.begin = open;
+    string.end = end;
+    string.marker = "\x01replay-long-string-" + nonce + "-" + std::to_string(found.size());
+    string.stand_in = "\"\\u0001" + string.marker.substr(1) + "\"";
+    found.push_back(std::move(string));
+  }
+  return found;
+}
+
+// The text as the lexer reads it: each long string's short stand-in in its place. (Padding the
+// stand-in to the token's length would not do: the lexer keeps the whitespace it skips in its
+// token_string too.) Offsets in errors are mapped back: original_offset().
+class StandInText {
+ public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = char;
+
+  StandInText(std::string_view text, const std::vector<LongString>* strings, size_t at)
+      : text_(text), strings_(strings), at_(at) {
+    enter();
+  }
+  char operator*() const {
+    return in_stand_in_ ? (*strings_)[next_].stand_in[offset_] : text_[at_];
+  }
+  StandInText& operator++() {
+    if (in_stand_in_) {
+      if (++offset_ < (*strings_)[next_].stand_in.size()) return *this;
+      at_ = (*strings_)[next_].end;
+      in_stand_in_ = false;
+      offset_ = 0;
+      ++next_;
+    } else {
+      ++at_;
+    }
+    enter();
+    return *this;
+  }
+  StandInText operator++(int) {
+    StandInText before = *this;
+    ++*this;
+    return before;
+  }
+  bool operator==(const StandInText& other) const {
+    return at_ == other.at_ && offset_ == other.offset_ && in_stand_in_ == other.in_stand_in_;
+  }
+  bool operator!=(const StandInText& other) const { return !(*this == other); }
+
+ private:
+  void enter() {
+    while (next_ < strings_->size() && (*strings_)[next_].end <= at_ && !in_stand_in_) ++next_;
+    if (next_ < strings_->size() && at_ == (*strings_)[next_].begin) in_stand_in_ = true;
+  }
+
+  std::string_view text_;
+  const std::vector<LongString>* strings_;
+  size_t at_ = 0;
+  size_t next_ = 0;      ///< the first long string not wholly before at_
+  size_t offset_ = 0;    ///< into the stand-in, while in one
+  bool in_stand_in_ = false;
+};
+
+// A byte offset into the text the lexer read (the stand-ins in place) as one into the text.
+size_t original_offset(size_t offset, const std::vector<LongString>& strings) {
+  size_t removed = 0;
+  for (const LongString& string : strings) {
+    const size_t read_begin = string.begin - removed;
+    if (offset < read_begin + string.stand_in.size()) break;
+    removed += (string.end - string.begin) - string.stand_in.size();
+  }
+  return offset + removed;
+}
+
 /// The DOM builder of replay's one parser: what nlohmann's json_sax_dom_parser does, and
 ///  - the depth counted on the way in: the parse stops at the first array or object past the
 ///    limit, before anything could recurse over the value (nlohmann's parser itself is
@@ -83,7 +291,8 @@ class DomBuilder {
   using string_t = typename Json::string_t;
   using binary_t = typename Json::binary_t;
 
-  DomBuilder(Json& root, const JsonPacking& packing) : root_(root), packing_(packing) {}
+  DomBuilder(Json& root, const JsonPacking& packing, std::vector<LongString>& long_strings)
+      : root_(root), packing_(packing), long_strings_(long_strings) {}
 
   bool null() { return scalar(nullptr); }
   bool boolean(bool value) { return scalar(value); }
@@ -103,7 +312,14 @@ class DomBuilder {
     if (packing()) return pack(value, false);
     return scalar(value);
   }
-  bool string(string_t& value) { return scalar(std::move(value)); }
+  bool string(string_t& value) {
+    // A long string's stand-in (the lexer reads them in text order): its decoded value.
+    if (next_long_ < long_strings_.size() && !value.empty() && value[0] == '\x01' &&
+        value == long_strings_[next_long_].marker) {
+      return scalar(string_t(std::move(long_strings_[next_long_++].value)));
+    }
+    return scalar(std::move(value));
+  }
   bool binary(binary_t& value) { return scalar(std::move(value)); }
 
   bool start_object(size_t /*elements*/) {
@@ -235,6 +451,8 @@ class DomBuilder {
 
   Json& root_;
   JsonPacking packing_;
+  std::vector<LongString>& long_strings_;
+  size_t next_long_ = 0;
   std::vector<Open> stack_;
   Json* object_element_ = nullptr;
   bool zone_next_ = false;
@@ -265,8 +483,26 @@ template <class Json>
 std::optional<JsonProblem> parse_limited(std::string_view text, Json* out,
                                          const JsonPacking& packing) {
   Json result;
-  DomBuilder<Json> builder(result, packing);
-  const bool parsed = Json::sax_parse(text.begin(), text.end(), &builder);
+  std::vector<LongString> long_strings = find_long_strings(text);
+  DomBuilder<Json> builder(result, packing, long_strings);
+  const bool parsed =
+      long_strings.empty()
+          ? Json::sax_parse(text.begin(), text.end(), &builder)
+          : Json::sax_parse(StandInText(text, &long_strings, 0),
+                            StandInText(text, &long_strings, text.size()), &builder);
+  if (!long_strings.empty() && builder.problem() &&
+      builder.problem()->message.find("replay-long-string-") != std::string::npos) {
+    // An error right after a long string quotes the token it last read: nlohmann's own message
+    // quotes the text, not the stand-in. Read the text as it is, for that message.
+    std::vector<LongString> none;
+    Json discarded;
+    DomBuilder<Json> plain(discarded, packing, none);
+    Json::sax_parse(text.begin(), text.end(), &plain);
+    if (plain.problem()) return std::move(plain.problem());
+  }
+  if (!long_strings.empty() && builder.problem()) {
+    builder.problem()->byte_offset = original_offset(builder.problem()->byte_offset, long_strings);
+  }
   if (builder.too_deep()) {
     return JsonProblem{too_deep_offset(text),
                        "nested deeper than " + std::to_string(kMaxJsonDepth) +
