@@ -49,8 +49,9 @@ struct JsonPacking {
 
 /// The one JSON parser of replay: nlohmann's, within kMaxJsonDepth, with a number beyond a
 /// double's range (1e400) reported as a problem like a syntax error, and numbers packed as
-/// `packing` says (none by default). On success fills *out and returns nullopt; never throws for
-/// bad text.
+/// `packing` says (none by default). A string value of 1 MiB or more is decoded outside nlohmann's
+/// lexer, once (the lexer would hold it twice more while reading it); the value and any error are
+/// what nlohmann gives. On success fills *out and returns nullopt; never throws for bad text.
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::json* out,
                                               const JsonPacking& packing = {});
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
