@@ -80,14 +80,13 @@ namespace {
 // The results line's parts, written as text with no json value built (JsonWriter). Keys are in
 // byte order, as nlohmann's std::map holds them: the line is exactly the dump of its parse.
 
-// A double as json_number() gives it: NaN and the infinities as strings.
+// A double as json_number() gives it (NaN and the infinities as its strings), built as json
+// only for those.
 void write_figure(JsonWriter& out, double value) {
-  if (std::isnan(value)) {
-    out.string("NaN");
-  } else if (std::isinf(value)) {
-    out.string(value > 0 ? "Infinity" : "-Infinity");
-  } else {
+  if (std::isfinite(value)) {
     out.number(value);
+  } else {
+    out.value(json_number(value));
   }
 }
 
