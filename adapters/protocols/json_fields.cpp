@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <utility>
 
 #include "harness/error.h"
 #include "harness/utf8.h"
@@ -65,6 +66,17 @@ constexpr uint64_t kTakenNumbers = 0x5253;
 bool is_taken_numbers(const json& value) {
   return value.is_binary() && value.get_binary().has_subtype() &&
          value.get_binary().subtype() == kTakenNumbers;
+}
+
+// Whether every number of a packed list (or of a taken one, by its stub) was a JSON integer, and
+// how many numbers it holds.
+std::pair<bool, size_t> packed_list_facts(const json& value) {
+  if (!is_taken_numbers(value)) {
+    return {value.get_binary().subtype() == kPackedIntegers, packed_count(value)};
+  }
+  uint64_t facts[2];
+  std::memcpy(facts, value.get_binary().data(), sizeof(facts));
+  return {facts[1] != 0, static_cast<size_t>(facts[0])};
 }
 
 // The packed lists of the document that fields took, by node: a list found by two stages'
@@ -179,14 +191,10 @@ std::string summarise_json(const json& document) {
     if (value.is_boolean()) return "a boolean";
     if (value.is_null()) return "null";
     if (value.is_number()) return "a number";
-    if (is_packed_numbers(value)) {  // described as its tensor would be, without decoding it
-      return std::string(value.get_binary().subtype() == kPackedIntegers ? "int64" : "float64") +
-             " [" + std::to_string(packed_count(value)) + "]";
-    }
-    if (is_taken_numbers(value)) {  // the same list, its numbers taken by a field
-      uint64_t facts[2];
-      std::memcpy(facts, value.get_binary().data(), sizeof(facts));
-      return std::string(facts[1] != 0 ? "int64" : "float64") + " [" + std::to_string(facts[0]) + "]";
+    if (is_packed_numbers(value) || is_taken_numbers(value)) {
+      // Described as its tensor would be, without decoding it.
+      const auto [integers, count] = packed_list_facts(value);
+      return std::string(integers ? "int64" : "float64") + " [" + std::to_string(count) + "]";
     }
     try {
       std::vector<Tensor> tensors = tensors_from_value("value", value, "");
