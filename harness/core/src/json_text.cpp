@@ -168,6 +168,14 @@ bool decode_json_string(std::string_view text, size_t begin, size_t end, std::st
   return is_valid_utf8(*out);
 }
 
+// Where the string token opened by the '"' at text[open] closes (its closing '"'), or at least
+// text.size() when it does not.
+size_t string_close(std::string_view text, size_t open) {
+  size_t at = open + 1;
+  while (at < text.size() && text[at] != '"') at += text[at] == '\\' ? 2 : 1;
+  return at;
+}
+
 // The long string values of `text` (not object keys), each decoded, or none when the text holds
 // none (or is too short to). A scan of the text as JSON tokens: a '"' outside a string opens one.
 std::vector<LongString> find_long_strings(std::string_view text) {
@@ -178,8 +186,7 @@ std::vector<LongString> find_long_strings(std::string_view text) {
   while (i < text.size()) {
     const size_t open = text.find('"', i);
     if (open == std::string_view::npos) break;
-    size_t close = open + 1;
-    while (close < text.size() && text[close] != '"') close += text[close] == '\\' ? 2 : 1;
+    const size_t close = string_close(text, open);
     if (close >= text.size()) break;  // unterminated: nlohmann says where
     const size_t end = close + 1;
     i = end;
@@ -467,9 +474,7 @@ size_t too_deep_offset(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '"') {
-      for (++i; i < text.size() && text[i] != '"'; ++i) {
-        if (text[i] == '\\') ++i;
-      }
+      i = string_close(text, i);
     } else if (c == '[' || c == '{') {
       if (++depth > kMaxJsonDepth) return i;
     } else if (c == ']' || c == '}') {
