@@ -2,9 +2,11 @@
 // past kMaxJsonDepth and numbers past a double's range are bad input with the file's own id, at
 // every entry point (captures, JSON Lines, request bodies, logged stages, configs, each remote
 // protocol's answer, /debug/payload), never a crash or an internal error; and strings of 1 MiB or
-// more, read outside nlohmann's lexer, read exactly as it reads them.
+// more, read outside nlohmann's lexer, read exactly as it reads them; and so does every text read
+// on the quick path (QuickReader), which gives the rest to nlohmann.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <iterator>
 #include <random>
 
@@ -260,6 +262,178 @@ TEST(JsonLimits, LongStringsOfRandomPiecesReadAsNlohmannReadsThem) {
   }
   EXPECT_EQ(values, 16);  // the clean rounds
   EXPECT_EQ(errors, 8);
+}
+
+
+// Exactly the same value: the same types (an unsigned and an integer 5 are not the same), keys
+// in the same order, doubles bit for bit.
+template <class Json>
+bool same_value(const Json& a, const Json& b) {
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_object()) {
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
+      if (ia.key() != ib.key() || !same_value(*ia, *ib)) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!same_value(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_number_float()) {
+    const double x = a.template get<double>(), y = b.template get<double>();
+    return std::memcmp(&x, &y, sizeof(double)) == 0;
+  }
+  return a == b;
+}
+
+// A random text, most of it JSON: every kind of value, nested, with numbers at the edges of
+// nlohmann's integer types and of a double's range, strings with every escape and UTF-8, and now
+// and then something nlohmann refuses (a bad number, literal, string or separator).
+class TextMaker {
+ public:
+  explicit TextMaker(uint32_t seed) : random_(seed) {}
+
+  std::string text() {
+    std::string out;
+    if (chance(200)) out += "\xEF\xBB\xBF";  // a byte order mark
+    space(&out);
+    value(&out, 0);
+    space(&out);
+    if (chance(100)) out += pick({"x", "]", "}", ",", "1", "\"\""});
+    return out;
+  }
+
+ private:
+  bool chance(uint32_t one_in) { return random_() % one_in == 0; }
+  const char* pick(std::initializer_list<const char*> items) {
+    return items.begin()[random_() % items.size()];
+  }
+
+  void space(std::string* out) {
+    while (chance(3)) out->append(chance(60) ? pick({"\f", "\v", "\xc2\xa0"}) : pick({" ", "\n", "\r", "\t"}));
+  }
+
+  void string(std::string* out) {
+    *out += '"';
+    const size_t pieces = random_() % 6;
+    for (size_t i = 0; i < pieces; ++i) {
+      *out += chance(40) ? pick({"\\ud83d", "\\ude00", "\\x", "\\u12g4", "\x01", "\x1f", "\xc3", "\xff",
+                                 "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xc0\xaf", "\\"})
+                         : pick({"abc", "key", " ", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r",
+                                 "\\t", "\\u0041", "\\u00e9", "\\u20AC", "\\ud83d\\ude00", "\\u0000",
+                                 "\\uDBFF\\uDFFF", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                 "\x7f", "{\\\"instances\\\": [1, 2]}"});
+    }
+    if (!chance(80)) *out += '"';
+  }
+
+  void number(std::string* out) {
+    *out += chance(30) ? pick({"01", "1.", ".5", "-", "1e", "+1", "0x10", "1.0e+", "-01", "1e400",
+                               "-1e400", "1E309", "Infinity", "NaN", "--1"})
+                       : pick({"0", "-0", "1", "-1", "7", "42", "-42", "123456789012345678",
+                               "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+                               "-9223372036854775809", "18446744073709551615", "18446744073709551616",
+                               "123456789012345678901234567890", "-123456789012345678901234567890",
+                               "1.5", "-0.0", "0.0", "1e5", "1E+5", "1e-5", "-2.5E-3", "0.1",
+                               "3.141592653589793238462643383279", "2.2250738585072014e-308",
+                               "2.2250738585072011e-308", "4.9e-324", "5e-324", "2e-324", "1e-400",
+                               "1.7976931348623157e308", "1.7976931348623159e308", "-0.25600001215934753",
+                               "0.30400000512599945", "1e22", "1e23", "9007199254740993", "0.1e1",
+                               "100000000000000000000000e-10"});
+  }
+
+  void value(std::string* out, int depth) {
+    const uint32_t kind = depth >= 5 ? random_() % 3 : random_() % 5;
+    if (kind == 0) {
+      string(out);
+    } else if (kind == 1) {
+      number(out);
+    } else if (kind == 2) {
+      *out += chance(30) ? pick({"tru", "nul", "True", "falsy", "none"}) : pick({"true", "false", "null"});
+    } else {
+      const bool object = kind == 3;
+      *out += object ? '{' : '[';
+      const size_t count = random_() % 5;
+      for (size_t i = 0; i < count; ++i) {
+        if (i > 0 && !chance(80)) *out += ',';
+        space(out);
+        if (object) {
+          string(out);
+          space(out);
+          if (!chance(80)) *out += ':';
+          space(out);
+        }
+        value(out, depth + 1);
+        space(out);
+      }
+      if (count > 0 && chance(60)) *out += ',';
+      if (!chance(80)) *out += object ? '}' : ']';
+    }
+  }
+
+  std::mt19937 random_;
+};
+
+// nlohmann's own parse of `text` against parse_json_checked's, as `Json` (std::map or ordered).
+template <class Json>
+void expect_read_as_nlohmann_reads(const std::string& text, int* values, int* errors) {
+  Json ours;
+  const std::optional<JsonProblem> problem = parse_json_checked(text, &ours);
+  try {
+    const Json theirs = Json::parse(text);
+    ASSERT_FALSE(problem.has_value()) << text << ": " << problem->message;
+    EXPECT_TRUE(same_value(ours, theirs)) << text << "\nours:   " << ours.dump()
+                                          << "\ntheirs: " << theirs.dump();
+    ++*values;
+  } catch (const nlohmann::json::parse_error& error) {
+    ASSERT_TRUE(problem.has_value()) << text;
+    EXPECT_EQ(problem->byte_offset + 1, error.byte) << text;
+    EXPECT_EQ(problem->message, short_parse_message(error)) << text;
+    ++*errors;
+  } catch (const nlohmann::json::out_of_range& error) {
+    ASSERT_TRUE(problem.has_value()) << text;  // 1e400: our own message, tested above
+    EXPECT_TRUE(has(problem->message, "out of range")) << text << ": " << problem->message;
+    ++*errors;
+  }
+}
+
+TEST(JsonLimits, TextsReadOnTheQuickPathReadAsNlohmannReadsThem) {
+  TextMaker maker(5);
+  int values = 0, errors = 0, quick = 0;
+  for (int round = 0; round < 20000; ++round) {
+    const std::string text = maker.text();
+    if (json_read_quickly(text)) ++quick;
+    expect_read_as_nlohmann_reads<nlohmann::json>(text, &values, &errors);
+    expect_read_as_nlohmann_reads<nlohmann::ordered_json>(text, &values, &errors);
+    if (::testing::Test::HasFailure()) break;
+  }
+  // Both sides of the fence, many times over: texts nlohmann reads (most of them quickly) and
+  // texts it refuses.
+  EXPECT_GT(values, 8000);
+  EXPECT_GT(errors, 6000);
+  EXPECT_GT(quick, 10000);
+}
+
+TEST(JsonLimits, TheQuickPathReadsCommonTextsAndLeavesTheRestToNlohmann) {
+  for (const char* text : {
+           R"({"outputs": {"data": [-0.67, 0.04, 1e-3], "dtype": "float32", "shape": [1, 3]},
+               "prediction": [1], "id": 18446744073709551615, "n": -9223372036854775808})",
+           R"({"id": "c1", "request": {"body": "{\"instances\": [{\"age\": 38}]}"}})",
+           "  [true, false, null, \"caf\u00e9 \\u00e9 \\ud83d\\ude00\", {}, []]\n",
+       }) {
+    EXPECT_TRUE(json_read_quickly(text)) << text;
+  }
+  for (const char* text : {"", " ", "[1,]", "{\"a\" 1}", "1e400", "1e-400", "18446744073709551616",
+                           "-9223372036854775809", "\xEF\xBB\xBF{}", "\"\\ud83d\"", "\"\x01\"",
+                           "[1] 2", "tru", "01"}) {
+    EXPECT_FALSE(json_read_quickly(text)) << text;
+  }
+  const std::string deep = nested_arrays(kMaxJsonDepth + 1);
+  EXPECT_FALSE(json_read_quickly(deep));  // the builder stops: nlohmann says where
+  EXPECT_TRUE(json_read_quickly(nested_arrays(kMaxJsonDepth)));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <stdexcept>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -176,10 +178,73 @@ void config(const uint8_t* data, size_t size) {
   }
 }
 
+namespace {
+
+template <class Json>
+bool same_value(const Json& a, const Json& b) {
+  if (a.type() != b.type() || a.size() != b.size()) return false;
+  if (a.is_object()) {
+    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
+      if (ia.key() != ib.key() || !same_value(*ia, *ib)) return false;
+    }
+    return true;
+  }
+  if (a.is_array()) {
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!same_value(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_number_float()) {
+    const double x = a.template get<double>(), y = b.template get<double>();
+    return std::memcmp(&x, &y, sizeof(double)) == 0;
+  }
+  return a == b;
+}
+
+[[noreturn]] void differs(const std::string& what) {
+  throw std::logic_error("parse_json_checked differs from nlohmann's parse: " + what);
+}
+
+// parse_json_checked against nlohmann's own parse of the same text, as `Json`.
+template <class Json>
+void read_as_nlohmann_reads(std::string_view text, const JsonPacking& packing) {
+  Json ours;
+  const std::optional<JsonProblem> problem = parse_json_checked(text, &ours, packing);
+  if (problem && problem->message.rfind("nested deeper than", 0) == 0) return;  // our own limit
+  unpack_numbers_in_place(ours);
+  try {
+    const Json theirs = Json::parse(text);
+    if (problem) differs("it refuses what nlohmann reads: " + problem->message);
+    // Packed, a list's integers come back as int64, or as doubles beside other numbers: equal
+    // numbers, not the same types.
+    const bool same = packing.anywhere ? ours == theirs : same_value(ours, theirs);
+    if (!same) differs("another value: " + ours.dump() + " vs " + theirs.dump());
+  } catch (const nlohmann::json::parse_error& error) {
+    if (!problem) differs("it reads what nlohmann refuses: " + std::string(error.what()));
+    if (problem->byte_offset + 1 != error.byte || problem->message != short_parse_message(error)) {
+      differs("another error: " + std::to_string(problem->byte_offset) + " " + problem->message +
+              " vs " + error.what());
+    }
+  } catch (const nlohmann::json::out_of_range&) {
+    if (!problem) differs("it reads a number nlohmann refuses");
+  }
+}
+
+}  // namespace
+
+void json_text(const uint8_t* data, size_t size) {
+  const std::string text = text_of(data, size);
+  read_as_nlohmann_reads<nlohmann::json>(text, {});
+  read_as_nlohmann_reads<nlohmann::json>(text, JsonPacking{"", true});
+  read_as_nlohmann_reads<nlohmann::ordered_json>(text, {});
+}
+
 const std::vector<Target>& targets() {
   static const std::vector<Target> all = {
       {"capture", capture}, {"tensor_json", tensor_json}, {"npy", npy},
       {"npz", npz},         {"remote_response", remote_response}, {"config", config},
+      {"json_text", json_text},
   };
   return all;
 }

@@ -35,6 +35,11 @@ void remote_response(const uint8_t* data, size_t size);
 /// A config document (--config FILE).
 void config(const uint8_t* data, size_t size);
 
+/// Any text, read by parse_json_checked (its quick path, and nlohmann's for what that leaves) as
+/// json, packed and ordered_json: the value or the error must be nlohmann's own parse's. A
+/// difference throws std::logic_error.
+void json_text(const uint8_t* data, size_t size);
+
 /// Every target, in a fixed order.
 const std::vector<Target>& targets();
 

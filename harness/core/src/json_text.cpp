@@ -127,13 +127,15 @@ void append_utf8(uint32_t code, std::string* out) {
 bool decode_json_string(std::string_view text, size_t begin, size_t end, std::string* out) {
   out->clear();
   out->reserve(end - begin - 2);
-  for (size_t i = begin + 1; i + 1 < end; ++i) {
-    const char c = text[i];
-    if (static_cast<unsigned char>(c) < 0x20) return false;
-    if (c != '\\') {
-      *out += c;
-      continue;
-    }
+  const size_t last = end - 1;  // the closing quote
+  for (size_t i = begin + 1; i < last; ++i) {
+    // A run of bytes that stand for themselves, appended at once.
+    size_t run = i;
+    while (run < last && text[run] != '\\' && static_cast<unsigned char>(text[run]) >= 0x20) ++run;
+    out->append(text.data() + i, run - i);
+    i = run;
+    if (i >= last) break;
+    if (text[i] != '\\') return false;  // a control character
     if (++i + 1 >= end) return false;
     switch (text[i]) {
       case '"': *out += '"'; break;
@@ -468,6 +470,183 @@ class DomBuilder {
   std::optional<JsonProblem> problem_;
 };
 
+/// The common case, read without nlohmann's lexer: a text it accepts, read with the builder calls
+/// its parser makes, in the same order and with the same values. nlohmann's lexer takes every
+/// byte through its input adapter and into a token string it keeps for error messages: about 60%
+/// of the time of a parse of a remote answer of 700 bytes, and the greater part of the three
+/// parses of each capture of a nightly run (issue 10). The reader gives up on anything else (any
+/// error, a byte order mark, an integer beyond 64 bits, a number beyond or below a double's
+/// range, a builder that stops at the depth limit); the text is then read by nlohmann from its
+/// start, into a new builder, for its value or its error. So nothing it reads differs from
+/// nlohmann's parse: json_limits_test and the json_text fuzz target hold it to that.
+template <class Sax>
+class QuickReader {
+ public:
+  using string_t = typename Sax::string_t;
+
+  QuickReader(std::string_view text, Sax* sax) : text_(text), sax_(sax) {}
+
+  /// True when the whole text was read, every builder call made and accepted.
+  bool read() {
+    std::vector<bool> open;  // per open array or object: true for an object
+    for (;;) {
+      space();
+      if (at_ >= text_.size()) return false;
+      const char c = text_[at_];
+      if (c == '{' || c == '[') {
+        const bool object = c == '{';
+        ++at_;
+        if (!(object ? sax_->start_object(kUnknownSize) : sax_->start_array(kUnknownSize))) {
+          return false;
+        }
+        space();
+        if (at_ < text_.size() && text_[at_] == (object ? '}' : ']')) {
+          ++at_;
+          if (!(object ? sax_->end_object() : sax_->end_array())) return false;
+        } else {
+          open.push_back(object);
+          if (object && !key()) return false;
+          continue;  // its first value
+        }
+      } else if (!scalar(c)) {
+        return false;
+      }
+      // After a value: the end of the text, a separator, or the close of what holds it.
+      for (;;) {
+        space();
+        if (open.empty()) return at_ == text_.size();
+        if (at_ >= text_.size()) return false;
+        const char next = text_[at_++];
+        if (next == ',') {
+          if (open.back() && !key()) return false;
+          break;
+        }
+        if (next != (open.back() ? '}' : ']')) return false;
+        if (!(open.back() ? sax_->end_object() : sax_->end_array())) return false;
+        open.pop_back();
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kUnknownSize = static_cast<size_t>(-1);  // as nlohmann passes it
+
+  void space() {
+    while (at_ < text_.size() &&
+           (text_[at_] == ' ' || text_[at_] == '\n' || text_[at_] == '\r' || text_[at_] == '\t')) {
+      ++at_;
+    }
+  }
+
+  bool literal(std::string_view word) {
+    if (text_.substr(at_, word.size()) != word) return false;
+    at_ += word.size();
+    return true;
+  }
+
+  bool scalar(char c) {
+    switch (c) {
+      case '"': {
+        string_t value;
+        return string(&value) && sax_->string(value);
+      }
+      case 't': return literal("true") && sax_->boolean(true);
+      case 'f': return literal("false") && sax_->boolean(false);
+      case 'n': return literal("null") && sax_->null();
+      default: return (c == '-' || (c >= '0' && c <= '9')) && number();
+    }
+  }
+
+  /// A member's key and its ':'; the value follows.
+  bool key() {
+    space();
+    if (at_ >= text_.size() || text_[at_] != '"') return false;
+    string_t name;
+    if (!string(&name) || !sax_->key(name)) return false;
+    space();
+    if (at_ >= text_.size() || text_[at_] != ':') return false;
+    ++at_;
+    return true;
+  }
+
+  /// The string token at at_ (its opening quote), decoded.
+  bool string(string_t* out) {
+    const size_t open = at_;
+    size_t i = open + 1;
+    // Most strings are printable ASCII: taken as they stand.
+    while (i < text_.size()) {
+      const auto byte = static_cast<unsigned char>(text_[i]);
+      if (byte == '"') {
+        out->assign(text_.data() + open + 1, i - open - 1);
+        at_ = i + 1;
+        return true;
+      }
+      if (byte == '\\' || byte < 0x20 || byte >= 0x80) break;
+      ++i;
+    }
+    const size_t close = string_close(text_, open);
+    if (close >= text_.size() || !decode_json_string(text_, open, close + 1, out)) return false;
+    at_ = close + 1;
+    return true;
+  }
+
+  /// A number as nlohmann's lexer classes it: without a fraction or an exponent, an integer
+  /// (int64 when negative, uint64 otherwise) when it fits; a double otherwise.
+  bool number() {
+    const size_t begin = at_;
+    const bool negative = text_[at_] == '-';
+    if (negative) ++at_;
+    auto digits = [&]() {
+      const size_t from = at_;
+      while (at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '9') ++at_;
+      return at_ > from;
+    };
+    if (at_ < text_.size() && text_[at_] == '0') {
+      ++at_;
+    } else if (!digits()) {
+      return false;
+    }
+    bool integer = true;
+    if (at_ < text_.size() && text_[at_] == '.') {
+      ++at_;
+      if (!digits()) return false;
+      integer = false;
+    }
+    if (at_ < text_.size() && (text_[at_] == 'e' || text_[at_] == 'E')) {
+      ++at_;
+      if (at_ < text_.size() && (text_[at_] == '+' || text_[at_] == '-')) ++at_;
+      if (!digits()) return false;
+      integer = false;
+    }
+    const char* first = text_.data() + begin;
+    const char* last = text_.data() + at_;
+    if (integer && negative) {
+      int64_t value = 0;
+      const auto parsed = std::from_chars(first, last, value);
+      if (parsed.ec == std::errc() && parsed.ptr == last) return sax_->number_integer(value);
+      return false;  // beyond int64: nlohmann reads a double, and is left to
+    }
+    if (integer) {
+      uint64_t value = 0;
+      const auto parsed = std::from_chars(first, last, value);
+      if (parsed.ec == std::errc() && parsed.ptr == last) return sax_->number_unsigned(value);
+      return false;
+    }
+    // Correctly rounded, as glibc's strtod that nlohmann calls; a number beyond a double's range
+    // (an error for nlohmann) or below its smallest (read as 0 by strtod) is left to it.
+    double value = 0;
+    const auto parsed = std::from_chars(first, last, value);
+    if (parsed.ec != std::errc() || parsed.ptr != last || !std::isfinite(value)) return false;
+    return sax_->number_float(value, kNoText);
+  }
+
+  inline static const string_t kNoText;  ///< a double's text: the builder does not read it
+
+  std::string_view text_;
+  Sax* sax_;
+  size_t at_ = 0;
+};
+
 /// The offset of the first '[' or '{' nested deeper than the limit (a text known to have one).
 size_t too_deep_offset(std::string_view text) {
   size_t depth = 0;
@@ -487,8 +666,16 @@ size_t too_deep_offset(std::string_view text) {
 template <class Json>
 std::optional<JsonProblem> parse_limited(std::string_view text, Json* out,
                                          const JsonPacking& packing) {
-  Json result;
   std::vector<LongString> long_strings = find_long_strings(text);
+  if (long_strings.empty()) {
+    Json quick;
+    DomBuilder<Json> builder(quick, packing, long_strings);
+    if (QuickReader<DomBuilder<Json>>(text, &builder).read()) {
+      *out = std::move(quick);
+      return std::nullopt;
+    }
+  }
+  Json result;
   DomBuilder<Json> builder(result, packing, long_strings);
   const bool parsed =
       long_strings.empty()
@@ -529,6 +716,14 @@ std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::j
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
                                               const JsonPacking& packing) {
   return parse_limited(text, out, packing);
+}
+
+bool json_read_quickly(std::string_view text) {
+  std::vector<LongString> long_strings = find_long_strings(text);
+  if (!long_strings.empty()) return false;
+  nlohmann::json value;
+  DomBuilder<nlohmann::json> builder(value, {}, long_strings);
+  return QuickReader<DomBuilder<nlohmann::json>>(text, &builder).read();
 }
 
 nlohmann::json parse_json_or_discarded(std::string_view text) {

@@ -57,6 +57,11 @@ std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::j
 std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::ordered_json* out,
                                               const JsonPacking& packing = {});
 
+/// Whether parse_json_checked reads `text` on its quick path (json_text.cpp: QuickReader), without
+/// nlohmann's lexer, which then reads only the texts the quick path gives up on. For tests and
+/// benchmarks: the value and any error are the same either way.
+bool json_read_quickly(std::string_view text);
+
 template <class Json>
 bool is_packed_numbers(const Json& value) {
   return value.is_binary() && value.get_binary().has_subtype() &&
