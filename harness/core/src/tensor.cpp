@@ -1,9 +1,9 @@
 #include "harness/tensor.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <sstream>
 
 #include "harness/error.h"
 #include "harness/tensor_shape.h"
@@ -298,11 +298,14 @@ std::vector<int64_t> Tensor::unravel(int64_t flat_index) const {
 
 namespace {
 std::string join_ints(const std::vector<int64_t>& values) {
-  std::ostringstream out;
-  out << '[';
-  for (size_t i = 0; i < values.size(); ++i) out << (i ? ", " : "") << values[i];
-  out << ']';
-  return out.str();
+  std::string out = "[";
+  char digits[24];
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ", ";
+    out.append(digits, std::to_chars(digits, digits + sizeof(digits), values[i]).ptr);
+  }
+  out += ']';
+  return out;
 }
 }  // namespace
 

@@ -528,6 +528,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   }
   ResultsWriter writer(run.results_path, options.resume, header);
   run.results_written_from = writer.start_offset();
+  if (options.results_path.empty()) writer.hold_lines(size_t{1} << 16);
 
   // Workers: one Replayer each, over the shared parts. LibTorch's intra-op threads default to 1
   // (replay's parallelism is across captures, and results never depend on --jobs); the
@@ -678,6 +679,7 @@ ReplayRun run_replay(const ReplayOptions& options, const ReplayServices& service
   for (auto& worker : workers) worker.join();
   if (counter.joinable() && worker_failure) counter.join();
   if (worker_failure) std::rethrow_exception(worker_failure);
+  writer.flush();
   run.finish_moments();
   if (interrupted) {
     run.interrupted = true;

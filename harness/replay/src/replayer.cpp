@@ -211,6 +211,7 @@ Replayer::Replayer(ReplayParts parts, std::shared_ptr<LocalBackend> backend,
     : parts_(std::move(parts)), backend_(std::move(backend)), transport_(std::move(transport)) {
   REPLAY_CHECK(parts_.config != nullptr && parts_.codec != nullptr &&
                parts_.preprocessor != nullptr && parts_.postprocessor != nullptr);
+  feature_columns_ = parts_.preprocessor->feature_columns();
 }
 
 std::string Replayer::remote_description() const {
@@ -373,8 +374,7 @@ CaptureOutcome Replayer::replay_impl(const Capture& capture, int noise_runs,
       }
       apply_noise(local_noise, remote_noise, &outcome.diffs);
     }
-    outcome.columns = column_diffs(local, remote, parts_.config->tolerances,
-                                   parts_.preprocessor->feature_columns());
+    outcome.columns = column_diffs(local, remote, parts_.config->tolerances, feature_columns_);
     outcome.warnings = local.warnings;
     outcome.warnings.insert(outcome.warnings.end(), remote.warnings.begin(),
                             remote.warnings.end());

@@ -295,6 +295,9 @@ ResultsWriter::ResultsWriter(const std::string& path, bool append, const json& r
 }
 
 ResultsWriter::~ResultsWriter() {
+  // A run that ends with an error writes no report: what is still held is only flushed for a
+  // reader of the file, best effort.
+  if (fd_ >= 0 && !held_.empty()) (void)write_all(fd_, held_.data(), held_.size());
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -305,9 +308,23 @@ void ResultsWriter::write(const json& line) {
 void ResultsWriter::write_text(std::string text) {
   text += '\n';
   std::lock_guard<std::mutex> lock(mutex_);
+  if (held_limit_ > 0) {
+    held_ += text;
+    if (held_.size() < held_limit_) return;
+    text.clear();
+    text.swap(held_);
+  }
   if (!write_all(fd_, text.data(), text.size())) {
     fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));
   }
+}
+
+void ResultsWriter::flush() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (held_.empty()) return;
+  const bool written = write_all(fd_, held_.data(), held_.size());
+  held_.clear();
+  if (!written) fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));
 }
 
 void read_results(const std::string& path, const std::function<void(const json&)>& on_result,

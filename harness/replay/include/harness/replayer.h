@@ -143,6 +143,9 @@ class Replayer {
   ReplayParts parts_;
   std::shared_ptr<LocalBackend> backend_;
   std::unique_ptr<Transport> transport_;
+  /// The preprocessor's feature columns, named once (they follow from its config), not for
+  /// every capture.
+  std::vector<FeatureColumn> feature_columns_;
 };
 
 /// Headers that describe the original connection, not the request (Host, Content-Length,
