@@ -106,5 +106,31 @@ write("config", "tolerances.json",
       b'"stages": {"outputs": {"rule": "ulp", "max_ulp": 4, "tensors": {"y": {"rule": "exact"}}}}},'
       b' "compare": {"class_axis": -1, "topk": 3}}')
 
+# json_text: texts nlohmann reads (a remote answer, a capture line, numbers and strings at the
+# edges) and texts it refuses (ill-formed UTF-8, a BOM, syntax errors, nesting past the limit)
+write("json_text", "remote_answer.json",
+      b'{"debug":{"features":{"features":{"data":[-0.25600001215934753,0.9504721164703369,1.0,0.0],'
+      b'"dtype":"float32","shape":[2,2]}},"payload":{"instances":[{"age":38,"amount":850164.643,'
+      b'"country":"DE"}]}},"outputs":{"data":[-0.6737549304962158,0.04043117165565491],'
+      b'"dtype":"float32","shape":[1,2]},"prediction":[1]}')
+write("json_text", "capture_line.json",
+      b'{"id": "c000000", "request": {"method": "POST", "path": "/predict", "headers": '
+      b'{"Content-Type": "application/json"}, "body": "{\\"instances\\": [{\\"age\\": 38, '
+      b'\\"country\\": \\"DE\\"}]}"}, "response": {"status": 200, "body": "{\\"prediction\\": [1]}"}}')
+write("json_text", "numbers.json",
+      b'[0, -0, 1, -1, 9223372036854775807, 9223372036854775808, -9223372036854775808, '
+      b'-9223372036854775809, 18446744073709551615, 18446744073709551616, 1.5, -0.0, 1e5, 1E+5, '
+      b'1e-5, 4.9e-324, 2e-324, 1e-400, 1.7976931348623157e308, 9007199254740993, 0.1e1]')
+write("json_text", "strings.json",
+      '{"a\\u00e9\\ud83d\\ude00": "\\"\\\\\\/\\b\\f\\n\\r\\t\\u0000 caf\u00e9 \u20ac \U0001F600", '
+      '"k": ["", "x"]}'.encode())
+write("json_text", "bad_utf8.json", b'["\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80"]')
+write("json_text", "bom.json", b'\xef\xbb\xbf{"a": [true, false, null]}')
+write("json_text", "errors.json", b'{"a": [1, 2,], "b" 1, 01, 1., tru}')
+write("json_text", "packed.json",
+      ('{"outputs": [' + ",".join(str(i % 7 - 3) + (".5" if i % 5 == 0 else "") for i in range(1100))
+       + "]}").encode())
+write("json_text", "nested.json", b"[" * 600 + b"]" * 600)
+
 total = sum(len(files) for _, _, files in os.walk(OUT))
 print("wrote %d seed files under %s" % (total, os.path.relpath(OUT, ROOT)))

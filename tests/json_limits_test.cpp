@@ -6,7 +6,6 @@
 // on the quick path (QuickReader), which gives the rest to nlohmann.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <iterator>
 #include <random>
 
@@ -15,6 +14,7 @@
 #include "harness/error.h"
 #include "harness/json_text.h"
 #include "support/errors.h"
+#include "support/json_same.h"
 #include "harness/protocol.h"
 #include "support/process.h"
 
@@ -264,31 +264,6 @@ TEST(JsonLimits, LongStringsOfRandomPiecesReadAsNlohmannReadsThem) {
   EXPECT_EQ(errors, 8);
 }
 
-
-// Exactly the same value: the same types (an unsigned and an integer 5 are not the same), keys
-// in the same order, doubles bit for bit.
-template <class Json>
-bool same_value(const Json& a, const Json& b) {
-  if (a.type() != b.type() || a.size() != b.size()) return false;
-  if (a.is_object()) {
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
-      if (ia.key() != ib.key() || !same_value(*ia, *ib)) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (!same_value(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  if (a.is_number_float()) {
-    const double x = a.template get<double>(), y = b.template get<double>();
-    return std::memcmp(&x, &y, sizeof(double)) == 0;
-  }
-  return a == b;
-}
-
 // A random text, most of it JSON: every kind of value, nested, with numbers at the edges of
 // nlohmann's integer types and of a double's range, strings with every escape and UTF-8, and now
 // and then something nlohmann refuses (a bad number, literal, string or separator).
@@ -385,7 +360,7 @@ void expect_read_as_nlohmann_reads(const std::string& text, int* values, int* er
   try {
     const Json theirs = Json::parse(text);
     ASSERT_FALSE(problem.has_value()) << text << ": " << problem->message;
-    EXPECT_TRUE(same_value(ours, theirs)) << text << "\nours:   " << ours.dump()
+    EXPECT_TRUE(testing::same_json_value(ours, theirs)) << text << "\nours:   " << ours.dump()
                                           << "\ntheirs: " << theirs.dump();
     ++*values;
   } catch (const nlohmann::json::parse_error& error) {

@@ -5,7 +5,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <stdexcept>
 #include <string_view>
 
@@ -19,6 +18,7 @@
 #include "harness/json_text.h"
 #include "harness/protocol.h"
 #include "harness/tensor_io.h"
+#include "support/json_same.h"
 #include "protocols/json_codec.h"
 #include "protocols/kserve_v2_codec.h"
 #include "protocols/tfserving.h"
@@ -180,28 +180,6 @@ void config(const uint8_t* data, size_t size) {
 
 namespace {
 
-template <class Json>
-bool same_value(const Json& a, const Json& b) {
-  if (a.type() != b.type() || a.size() != b.size()) return false;
-  if (a.is_object()) {
-    for (auto ia = a.begin(), ib = b.begin(); ia != a.end(); ++ia, ++ib) {
-      if (ia.key() != ib.key() || !same_value(*ia, *ib)) return false;
-    }
-    return true;
-  }
-  if (a.is_array()) {
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (!same_value(a[i], b[i])) return false;
-    }
-    return true;
-  }
-  if (a.is_number_float()) {
-    const double x = a.template get<double>(), y = b.template get<double>();
-    return std::memcmp(&x, &y, sizeof(double)) == 0;
-  }
-  return a == b;
-}
-
 [[noreturn]] void differs(const std::string& what) {
   throw std::logic_error("parse_json_checked differs from nlohmann's parse: " + what);
 }
@@ -218,7 +196,7 @@ void read_as_nlohmann_reads(std::string_view text, const JsonPacking& packing) {
     if (problem) differs("it refuses what nlohmann reads: " + problem->message);
     // Packed, a list's integers come back as int64, or as doubles beside other numbers: equal
     // numbers, not the same types.
-    const bool same = packing.anywhere ? ours == theirs : same_value(ours, theirs);
+    const bool same = packing.anywhere ? ours == theirs : testing::same_json_value(ours, theirs);
     if (!same) differs("another value: " + ours.dump() + " vs " + theirs.dump());
   } catch (const nlohmann::json::parse_error& error) {
     if (!problem) differs("it reads what nlohmann refuses: " + std::string(error.what()));
