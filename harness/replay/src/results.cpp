@@ -311,8 +311,12 @@ void ResultsWriter::write_text(std::string text) {
   if (held_limit_ > 0) {
     held_ += text;
     if (held_.size() < held_limit_) return;
-    text.clear();
-    text.swap(held_);
+    // The buffer is kept for the next lines (freeing a chunk that large consolidates malloc's
+    // fast bins).
+    const bool written = write_all(fd_, held_.data(), held_.size());
+    held_.clear();
+    if (!written) fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));
+    return;
   }
   if (!write_all(fd_, text.data(), text.size())) {
     fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));
