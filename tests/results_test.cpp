@@ -1,4 +1,5 @@
-// Unit: the results file (harness/results.h): the header and one line per write, append after a
+// Unit: the results file (harness/results.h): the header and one line per write (or lines held
+// and written together, for the temporary file behind the reports), append after a
 // run killed mid-line (the partial line cut, the rest kept), reading back (a partial last line
 // skipped with a warning, a JSON report's captures[] accepted), the stable id hash, and the
 // text of a result line (exactly nlohmann's dump of its parse).
@@ -47,6 +48,33 @@ TEST(Results, HeaderThenOneLinePerCapture) {
   EXPECT_EQ(lines[1]["id"], "b");
   const std::string text = testing::read_file(path);
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3);
+}
+
+TEST(Results, HeldLinesAreWrittenWhenEnoughArePendingAndOnFlush) {
+  TempDir dir;
+  const std::string path = dir.file("r.jsonl");
+  const auto newlines = [&] {
+    const std::string text = testing::read_file(path);
+    return std::count(text.begin(), text.end(), '\n');
+  };
+  ResultsWriter writer(path, false, json::object());
+  writer.hold_lines(100);
+  writer.write_text(R"({"id":"a","verdict":"equivalent"})");  // 35 bytes with its newline
+  writer.write_text(R"({"id":"b","verdict":"equivalent"})");
+  EXPECT_EQ(newlines(), 1);  // the header only
+  writer.write_text(R"({"id":"c","verdict":"diverged"})");
+  EXPECT_EQ(newlines(), 4);  // 103 bytes were pending: all written at once
+  writer.write_text(R"({"id":"d","verdict":"equivalent"})");
+  EXPECT_EQ(newlines(), 4);
+  writer.flush();
+  EXPECT_EQ(newlines(), 5);
+  writer.flush();  // nothing held: nothing written twice
+  EXPECT_EQ(newlines(), 5);
+  const std::vector<json> lines = read_lines(path);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines.front()["id"], "a");
+  EXPECT_EQ(lines[2]["verdict"], "diverged");
+  EXPECT_EQ(lines.back()["id"], "d");
 }
 
 TEST(Results, AppendingCutsOnlyAPartialLastLine) {

@@ -663,18 +663,23 @@ size_t too_deep_offset(std::string_view text) {
   return text.size();
 }
 
+/// The quick path: true, with *out set, when QuickReader reads the whole text (one without long
+/// strings).
+template <class Json>
+bool read_quickly(std::string_view text, const JsonPacking& packing, Json* out) {
+  std::vector<LongString> none;
+  Json value;
+  DomBuilder<Json> builder(value, packing, none);
+  if (!QuickReader<DomBuilder<Json>>(text, &builder).read()) return false;
+  *out = std::move(value);
+  return true;
+}
+
 template <class Json>
 std::optional<JsonProblem> parse_limited(std::string_view text, Json* out,
                                          const JsonPacking& packing) {
   std::vector<LongString> long_strings = find_long_strings(text);
-  if (long_strings.empty()) {
-    Json quick;
-    DomBuilder<Json> builder(quick, packing, long_strings);
-    if (QuickReader<DomBuilder<Json>>(text, &builder).read()) {
-      *out = std::move(quick);
-      return std::nullopt;
-    }
-  }
+  if (long_strings.empty() && read_quickly(text, packing, out)) return std::nullopt;
   Json result;
   DomBuilder<Json> builder(result, packing, long_strings);
   const bool parsed =
@@ -719,11 +724,8 @@ std::optional<JsonProblem> parse_json_checked(std::string_view text, nlohmann::o
 }
 
 bool json_read_quickly(std::string_view text) {
-  std::vector<LongString> long_strings = find_long_strings(text);
-  if (!long_strings.empty()) return false;
   nlohmann::json value;
-  DomBuilder<nlohmann::json> builder(value, {}, long_strings);
-  return QuickReader<DomBuilder<nlohmann::json>>(text, &builder).read();
+  return find_long_strings(text).empty() && read_quickly(text, {}, &value);
 }
 
 nlohmann::json parse_json_or_discarded(std::string_view text) {

@@ -308,25 +308,26 @@ void ResultsWriter::write(const json& line) {
 void ResultsWriter::write_text(std::string text) {
   text += '\n';
   std::lock_guard<std::mutex> lock(mutex_);
-  if (held_limit_ > 0) {
-    held_ += text;
-    if (held_.size() < held_limit_) return;
-    // The buffer is kept for the next lines (freeing a chunk that large consolidates malloc's
-    // fast bins).
-    const bool written = write_all(fd_, held_.data(), held_.size());
-    held_.clear();
-    if (!written) fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));
+  if (held_limit_ == 0) {
+    if (!write_all(fd_, text.data(), text.size())) {
+      fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));
+    }
     return;
   }
-  if (!write_all(fd_, text.data(), text.size())) {
-    fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));
-  }
+  held_ += text;
+  if (held_.size() >= held_limit_) write_held();
 }
 
 void ResultsWriter::flush() {
   std::lock_guard<std::mutex> lock(mutex_);
+  write_held();
+}
+
+void ResultsWriter::write_held() {
   if (held_.empty()) return;
   const bool written = write_all(fd_, held_.data(), held_.size());
+  // The buffer is kept for the next lines (freeing a chunk that large consolidates malloc's fast
+  // bins).
   held_.clear();
   if (!written) fail_input("results.write", path_ + ": cannot write: " + std::strerror(errno));
 }

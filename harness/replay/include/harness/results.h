@@ -67,6 +67,8 @@ class ResultsWriter {
   uint64_t start_offset() const { return start_offset_; }
 
  private:
+  void write_held();  ///< under mutex_
+
   std::string path_;
   int fd_ = -1;
   uint64_t start_offset_ = 0;
