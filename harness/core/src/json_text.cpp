@@ -170,6 +170,15 @@ bool decode_json_string(std::string_view text, size_t begin, size_t end, std::st
   return is_valid_utf8(*out);
 }
 
+// Past the JSON whitespace (space, tab, LF, CR) from text[at].
+size_t skip_json_space(std::string_view text, size_t at) {
+  while (at < text.size() &&
+         (text[at] == ' ' || text[at] == '\t' || text[at] == '\n' || text[at] == '\r')) {
+    ++at;
+  }
+  return at;
+}
+
 // Where the string token opened by the '"' at text[open] closes (its closing '"'), or at least
 // text.size() when it does not.
 size_t string_close(std::string_view text, size_t open) {
@@ -193,11 +202,7 @@ std::vector<LongString> find_long_strings(std::string_view text) {
     const size_t end = close + 1;
     i = end;
     if (end - open < kLongStringBytes) continue;
-    size_t next = end;
-    while (next < text.size() && (text[next] == ' ' || text[next] == '\t' || text[next] == '\n' ||
-                                  text[next] == '\r')) {
-      ++next;
-    }
+    const size_t next = skip_json_space(text, end);
     if (next < text.size() && text[next] == ':') continue;  // a key
     LongString string;
     if (!decode_json_string(text, open, end, &string.value)) continue;
@@ -531,12 +536,7 @@ class QuickReader {
  private:
   static constexpr size_t kUnknownSize = static_cast<size_t>(-1);  // as nlohmann passes it
 
-  void space() {
-    while (at_ < text_.size() &&
-           (text_[at_] == ' ' || text_[at_] == '\n' || text_[at_] == '\r' || text_[at_] == '\t')) {
-      ++at_;
-    }
-  }
+  void space() { at_ = skip_json_space(text_, at_); }
 
   bool literal(std::string_view word) {
     if (text_.substr(at_, word.size()) != word) return false;
